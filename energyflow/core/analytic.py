@@ -1,0 +1,52 @@
+"""Energies with a closed form: a Gaussian (for checking samplers) and a wrapped function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from energyflow.core.energy import Energy
+
+
+class GaussianEnergy(Energy):
+    """E(x) = 0.5 (x - mean)^T cov^-1 (x - mean): the negative log-density of N(mean, cov) up to a constant."""
+
+    def __init__(self, mean: torch.Tensor, cov: torch.Tensor):
+        super().__init__()
+        mean = torch.as_tensor(mean, dtype=torch.get_default_dtype())
+        cov = torch.as_tensor(cov, dtype=torch.get_default_dtype())
+        if mean.dim() != 1 or cov.shape != (mean.shape[0], mean.shape[0]):
+            raise ValueError(
+                f"GaussianEnergy: expected mean (d,) and cov (d, d), got {tuple(mean.shape)} and {tuple(cov.shape)}"
+            )
+        self.register_buffer("mean", mean)
+        self.register_buffer("precision", torch.linalg.inv(cov))
+        self.register_buffer("cov", cov)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        diff = x - self.mean
+        return 0.5 * torch.einsum("bi,ij,bj->b", diff, self.precision, diff)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact normalised log-density."""
+        d = self.mean.shape[0]
+        logdet = torch.logdet(self.cov)
+        return -self(x) - 0.5 * (d * torch.log(torch.tensor(2 * torch.pi)) + logdet)
+
+
+class FunctionEnergy(Energy):
+    """Wrap a plain function ``fn(x, **context) -> (batch,)`` as an energy."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor], name: str | None = None, context_keys: tuple[str, ...] = ()):
+        super().__init__()
+        self.fn = fn
+        self.label = name or getattr(fn, "__name__", "fn")
+        self.context_keys = tuple(context_keys)
+
+    def forward(self, x: torch.Tensor, **context: Any) -> torch.Tensor:
+        return self.fn(x, **context)
+
+    def extra_label(self) -> str:
+        return self.label

@@ -1,0 +1,177 @@
+"""The `Energy` base class: a module mapping a batch to one scalar energy per sample."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Energy(nn.Module):
+    """An energy function E(x) defining the density p(x) proportional to exp(-E(x)).
+
+    Subclasses implement ``forward(x, **context)`` and return a tensor of shape ``(batch,)``;
+    lower is more likely. Calling an energy checks the context keys and the output shape.
+    Energies combine with ``+``, ``*``, ``/``, ``&``, ``|`` and ``~`` into new energies; the
+    operands are never changed.
+
+    Attributes:
+        context_keys: names of the keyword context ``forward`` accepts (a class label ``y``, an
+            attribute vector). ``None`` (the default) reads them off ``forward``'s signature.
+    """
+
+    context_keys: tuple[str, ...] | None = None
+    #: False for nodes that do not define a normalisable density on their own (a bare NOT).
+    samplable: bool = True
+
+    # ------------------------------------------------------------------ calling
+    def accepted_context(self) -> frozenset[str] | None:
+        """Context names this energy accepts; ``None`` means any name."""
+        if self.context_keys is not None:
+            return frozenset(self.context_keys)
+        params = list(inspect.signature(self.forward).parameters.values())[1:]
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+        return frozenset(p.name for p in params)
+
+    def __call__(self, x: torch.Tensor, **context: Any) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{self._name()}: expected x to be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() < 1:
+            raise ValueError(f"{self._name()}: expected x of shape (batch, ...), got a 0-d tensor")
+        check_context(self, context)
+        out = super().__call__(x, **context)
+        if out.shape != (x.shape[0],):
+            raise ValueError(
+                f"{self._name()}: forward must return shape ({x.shape[0]},) (one energy per sample), "
+                f"got {tuple(out.shape)}"
+            )
+        return out
+
+    def score(self, x: torch.Tensor, **context: Any) -> torch.Tensor:
+        """The score -dE/dx at ``x``; no gradient reaches the parameters' ``.grad``."""
+        _, grad = energy_and_grad(self, x, **context)
+        return -grad
+
+    def constrain(self, x: torch.Tensor) -> torch.Tensor:
+        """Project ``x`` onto the set the energy is defined on (clamped positions set).
+
+        Samplers call this after every move, so masked positions never drift.
+        """
+        return x
+
+    def check_samplable(self) -> None:
+        """Raise ``ValueError`` if this energy has no density to sample from."""
+        if not self.samplable:
+            raise ValueError(
+                f"cannot sample from {self!r}: a bare negation -E has no normalisable density; "
+                "combine it with a positive energy, e.g. a & ~b"
+            )
+
+    def _name(self) -> str:
+        return type(self).__name__
+
+    # ------------------------------------------------------------------ algebra
+    def __add__(self, other: Any) -> Energy:
+        from energyflow.core import nodes
+
+        if isinstance(other, (int, float)) and other == 0:
+            return self
+        if not isinstance(other, Energy):
+            return NotImplemented
+        return nodes.Sum([self, other])
+
+    def __radd__(self, other: Any) -> Energy:
+        if isinstance(other, (int, float)) and other == 0:
+            return self
+        return NotImplemented
+
+    def __mul__(self, weight: Any) -> Energy:
+        from energyflow.core import nodes
+
+        if not _is_number(weight):
+            return NotImplemented
+        return nodes.scale(self, float(weight))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, temperature: Any) -> Energy:
+        from energyflow.core import nodes
+
+        if not _is_number(temperature):
+            return NotImplemented
+        if float(temperature) <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        return nodes.scale(self, 1.0 / float(temperature))
+
+    def __and__(self, other: Any) -> Energy:
+        if not isinstance(other, Energy):
+            return NotImplemented
+        return self + other
+
+    def __or__(self, other: Any) -> Energy:
+        from energyflow.core import nodes
+
+        if not isinstance(other, Energy):
+            return NotImplemented
+        return nodes.logical_or(self, other)
+
+    def __invert__(self) -> Energy:
+        from energyflow.core import nodes
+
+        return nodes.negate(self)
+
+    def condition(self, **context: Any) -> Energy:
+        """Bind context (``y=3``, an attribute vector); scalars and one-row values broadcast."""
+        from energyflow.core.context import Conditioned
+
+        return Conditioned(self, context) if context else self
+
+    def mask(self, mask: torch.Tensor | None, observed: torch.Tensor | None = None) -> Energy:
+        """Clamp the positions where ``mask`` is true to ``observed``; samplers move only the rest."""
+        from energyflow.core.context import Masked
+
+        if mask is None:
+            return self
+        return Masked(self, mask, observed)
+
+    # ------------------------------------------------------------------ printing
+    def extra_label(self) -> str:
+        """Short label used when this energy prints inside a tree; subclasses may override."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return self.extra_label()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or (
+        isinstance(value, torch.Tensor) and value.dim() == 0
+    )
+
+
+def check_context(energy: Energy, context: dict[str, Any]) -> None:
+    """Raise ``TypeError`` naming the energy and the keys it does not accept."""
+    accepted = energy.accepted_context()
+    if accepted is None:
+        return
+    unknown = sorted(set(context) - accepted)
+    if unknown:
+        accepts = ", ".join(sorted(accepted)) or "no context"
+        raise TypeError(
+            f"{energy!r} got unexpected context {', '.join(repr(k) for k in unknown)}; "
+            f"it accepts: {accepts}"
+        )
+
+
+def energy_and_grad(
+    energy: Energy, x: torch.Tensor, create_graph: bool = False, **context: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Energies at ``x`` (detached unless ``create_graph``) and dE/dx, touching no ``.grad``."""
+    with torch.enable_grad():
+        x = x if create_graph and x.requires_grad else x.detach().requires_grad_(True)
+        values = energy(x, **context)
+        (grad,) = torch.autograd.grad(values.sum(), x, create_graph=create_graph)
+    return (values if create_graph else values.detach()), grad
