@@ -1,0 +1,39 @@
+"""What a regularizer sees each training step, and the default (no-op) hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from attrs import frozen
+
+from energyflow.core.energy import Energy
+
+
+@frozen(kw_only=True)
+class CDBatch:
+    """One contrastive-divergence step, as regularizers see it.
+
+    Attributes:
+        energy: the energy being trained, with the batch's labels bound.
+        x_pos: data samples. x_neg: sampler output (detached).
+        e_pos, e_neg: their energies, still attached to the parameters.
+        sampler: the sampler that produced ``x_neg``.
+    """
+
+    energy: Energy
+    x_pos: torch.Tensor
+    x_neg: torch.Tensor
+    e_pos: torch.Tensor
+    e_neg: torch.Tensor
+    sampler: Any
+
+
+class Regularizer:
+    """Base: ``prepare`` may transform the energy once; ``loss`` adds a term each step."""
+
+    def prepare(self, energy: Energy) -> Energy:
+        return energy
+
+    def loss(self, batch: CDBatch) -> torch.Tensor | None:
+        return None
