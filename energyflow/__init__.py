@@ -1,0 +1,30 @@
+"""energyflow: energy-based models trained by contrastive divergence with Langevin sampling.
+
+The flat public API::
+
+    import energyflow as ef
+    energy = ef.MLPEnergy(2) & ~other          # compose energies
+    x = ef.Langevin(steps=60).sample(energy, x0)
+"""
+
+from energyflow.buffers import ReplayBuffer
+from energyflow.core import (
+    Energy,
+    FunctionEnergy,
+    GaussianEnergy,
+    energy_and_grad,
+    logical_or,
+    negate,
+)
+from energyflow.data import TensorData
+from energyflow.regularizers import GradPenalty, KLTerm, L2Energy, Regularizer, SpectralNorm
+from energyflow.samplers import HMC, MALA, Langevin, Sampler
+from energyflow.train import ContrastiveDivergence, TrainSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HMC", "MALA", "ContrastiveDivergence", "Energy", "FunctionEnergy", "GaussianEnergy", "GradPenalty",
+    "KLTerm", "L2Energy", "Langevin", "Regularizer", "ReplayBuffer", "Sampler", "SpectralNorm", "TensorData",
+    "TrainSpec", "__version__", "energy_and_grad", "logical_or", "negate",
+]
