@@ -17,6 +17,7 @@ from energyflow.core import (
     negate,
 )
 from energyflow.data import TensorData
+from energyflow.models import MLPEnergy
 from energyflow.regularizers import GradPenalty, KLTerm, L2Energy, Regularizer, SpectralNorm
 from energyflow.samplers import HMC, MALA, Langevin, Sampler
 from energyflow.train import ContrastiveDivergence, TrainSpec
@@ -25,6 +26,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HMC", "MALA", "ContrastiveDivergence", "Energy", "FunctionEnergy", "GaussianEnergy", "GradPenalty",
-    "KLTerm", "L2Energy", "Langevin", "Regularizer", "ReplayBuffer", "Sampler", "SpectralNorm", "TensorData",
+    "KLTerm", "L2Energy", "Langevin", "MLPEnergy", "Regularizer", "ReplayBuffer", "Sampler", "SpectralNorm", "TensorData",
     "TrainSpec", "__version__", "energy_and_grad", "logical_or", "negate",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,14 +27,14 @@ class GaussianEnergy(Energy):
         self.register_buffer("cov", cov)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        diff = x - self.mean
-        return 0.5 * torch.einsum("bi,ij,bj->b", diff, self.precision, diff)
+        diff = x - self.mean.to(x.dtype)
+        return 0.5 * torch.einsum("bi,ij,bj->b", diff, self.precision.to(x.dtype), diff)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact normalised log-density."""
         d = self.mean.shape[0]
-        logdet = torch.logdet(self.cov)
-        return -self(x) - 0.5 * (d * torch.log(torch.tensor(2 * torch.pi)) + logdet)
+        logdet = torch.logdet(self.cov.to(x.dtype))
+        return -self(x) - 0.5 * (d * math.log(2 * math.pi) + logdet)
 
 
 class FunctionEnergy(Energy):

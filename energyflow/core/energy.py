@@ -124,7 +124,12 @@ class Energy(nn.Module):
         return nodes.negate(self)
 
     def condition(self, **context: Any) -> Energy:
-        """Bind context (``y=3``, an attribute vector); scalars and one-row values broadcast."""
+        """Bind context: ``y=3``, labels ``(batch,)``, or an attribute vector.
+
+        A scalar or a one-row value (shape ``(1, ...)``) broadcasts over the batch; a value with
+        ``batch`` rows is used as is. Pass one attribute vector as ``(1, A)``: a 1-D value is
+        read as one entry per sample.
+        """
         from energyflow.core.context import Conditioned
 
         return Conditioned(self, context) if context else self

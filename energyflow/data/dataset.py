@@ -9,7 +9,7 @@ import torch
 from attrs import field, frozen
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, eq=False)
 class TensorData:
     """A dataset held as tensors: train and test splits, optional labels.
 
