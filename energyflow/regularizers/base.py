@@ -30,9 +30,14 @@ class CDBatch:
 
 
 class Regularizer:
-    """Base: ``prepare`` may transform the energy once; ``loss`` adds a term each step."""
+    """Base: ``prepare`` may transform the energy; ``loss`` adds a term each step."""
 
     def prepare(self, energy: Energy) -> Energy:
+        """Transform the energy before training (e.g. wrap layers).
+
+        Must be idempotent: both a run (so a loaded checkpoint fits) and the trainer (so the
+        Python API needs no extra call) apply it.
+        """
         return energy
 
     def loss(self, batch: CDBatch) -> torch.Tensor | None:

@@ -1,0 +1,229 @@
+"""The ``energyflow`` command line: run, check, sample, plugins, describe (and plugins' commands).
+
+User mistakes (a bad recipe, a missing checkpoint, a broken plugin) exit with status 1 and a
+one-line message; set ``ENERGYFLOW_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from energyflow import __version__, plugins
+from energyflow.options import format_toml, options_of
+from energyflow.plugins import PluginError, suggest
+from energyflow.recipe import RecipeError, RunSpec, load_recipe
+
+KIND_NAMES = {
+    **{k: k for k in plugins.KINDS}, **{plural: k for k, (_, plural) in plugins.KINDS.items()}, "data": "dataset",
+}
+HELP = """Energy-based models trained by contrastive divergence with Langevin sampling.
+
+Write an experiment as a recipe (TOML), check it, run it; see docs/recipes.md."""
+
+SetOption = Annotated[list[str], typer.Option(
+    "--set", "-s", metavar="KEY.PATH=VALUE",
+    help="Override a recipe key, e.g. --set sampler.step_size=0.1 or --set regularizers[0].weight=0.5. "
+         "The value is TOML (bare words are strings); repeat --set for several keys.",
+)]
+RecipeArgument = Annotated[Path, typer.Argument(help="The recipe file (TOML), e.g. recipes/toy2d.toml.",
+                                                show_default=False)]
+
+
+def _console() -> Console:
+    """A console for this command (made per call, so it sees the current terminal and COLUMNS)."""
+    return Console()
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into ``Error: ...`` on stderr and exit status 1."""
+    from energyflow.run import RunError
+
+    try:
+        yield
+    except (RecipeError, PluginError, RunError) as e:
+        if os.environ.get("ENERGYFLOW_DEBUG"):
+            raise
+        typer.echo(f"Error: {' '.join(str(e).split())}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        raise typer.Exit(130) from None
+
+
+def run(
+    recipe: RecipeArgument,
+    set_: SetOption = [],  # noqa: B006  typer reads the default
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o",
+        help="Run folder to write; default runs/<run.name>/ (run.name defaults to the recipe's file name).",
+    )] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue training from the run folder's checkpoint.pt instead of starting over.",
+    )] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no log lines.")] = False,
+) -> None:
+    """Run a recipe: write runs/NAME/ with recipe.toml, metrics.json, events.jsonl, samples.png, checkpoint.pt."""
+    from energyflow.run import Run
+
+    with user_errors():
+        plan = load_recipe(recipe, set_)
+        job = Run(plan, out_dir=out, quiet=quiet, resume=resume)
+        if not quiet:
+            _console().print(f"run [bold]{escape(plan.name)}[/] -> {escape(str(job.out_dir))} "
+                          f"(device {job.device}, seed {plan.run.seed})")
+        metrics = job.execute()
+    if not quiet:
+        table = Table("metric", "value", title=escape(str(job.out_dir / "metrics.json")), title_justify="left")
+        for key, value in metrics.items():
+            table.add_row(escape(key), f"{value:.5g}")
+        _console().print(table)
+
+
+def check(
+    recipe: RecipeArgument,
+    set_: SetOption = [],  # noqa: B006
+    show_toml: Annotated[bool, typer.Option(
+        "--toml", help="Print the resolved recipe (every option, defaults filled in) instead of the plan table.",
+    )] = False,
+) -> None:
+    """Validate a recipe and print the plan, without building or running anything."""
+    with user_errors():
+        plan = load_recipe(recipe, set_)
+    if show_toml:
+        typer.echo(plan.to_toml(), nl=False)
+        return
+    resolved = plan.to_dict()
+    table = Table("table", "kind", "plugin", "options", title_justify="left",
+                  title=escape(f"{recipe}: run {plan.name!r}, writes runs/{plan.name}/"))
+    table.add_row("run", "", "", _options_text(resolved["run"]))
+    for component in plan.components():
+        r = component.registration
+        table.add_row(escape(component.table), escape(r.name), escape(r.plugin), _options_text(component.options()))
+    table.add_row("train", "", "", _options_text(resolved["train"]))
+    _console().print(table)
+    _console().print(f"[green]ok[/]: {escape(str(recipe))} is valid")
+
+
+def sample(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder holding recipe.toml and checkpoint.pt.",
+                                            show_default=False)],
+    num_samples: Annotated[int, typer.Option("--num-samples", "-n", help="Samples to draw.", min=2)] = 2000,
+    chain_steps: Annotated[int, typer.Option("--chain-steps", help="Steps of the chains started from noise.",
+                                             min=1)] = 500,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o",
+                                                help="Folder to write; default RUN_DIR/sample/.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no log lines.")] = False,
+) -> None:
+    """Draw samples from a trained run's checkpoint with its own recipe (task kind = "sample")."""
+    from energyflow.run import Run
+
+    checkpoint = json.dumps(str(run_dir / "checkpoint.pt"))
+    task = f"task={{ kind = \"sample\", checkpoint = {checkpoint}, num_samples = {num_samples}, " \
+           f"chain_steps = {chain_steps} }}"
+    with user_errors():
+        plan = load_recipe(run_dir / "recipe.toml", [task])
+        Run(plan, out_dir=out or run_dir / "sample", quiet=quiet).execute()
+
+
+def list_plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List installed plugins with their version, origin and what they register."""
+    with user_errors():
+        rows = plugins.plugin_infos()
+    records = [
+        {"name": info.name, "version": info.version, "origin": info.origin, "hooks": hooks,
+         "registers": {kind: [r.name for r in regs if r.kind == kind] for kind in plugins.KINDS
+                       if any(r.kind == kind for r in regs)}}
+        for info, regs, hooks in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    table = Table("plugin", "version", "origin", "registers", "other hooks")
+    for info, regs, hooks in rows:
+        registers = "\n".join(
+            f"{kind}: " + ", ".join(r.name + (f" ({', '.join(r.aliases)})" if r.aliases else "")
+                                    for r in regs if r.kind == kind)
+            for kind in plugins.KINDS if any(r.kind == kind for r in regs)
+        )
+        table.add_row(*map(escape, (info.name, info.version, info.origin, registers, ", ".join(hooks))))
+    _console().print(table)
+
+
+def describe(
+    kind: Annotated[str, typer.Argument(help="Component kind: energy, sampler, buffer, regularizer, dataset (or "
+                                             "data), task; or run / train for those tables.", show_default=False)],
+    name: Annotated[Optional[str], typer.Argument(help="The registered name, e.g. langevin (plugin:name picks "
+                                                       "one plugin's).", show_default=False)] = None,
+) -> None:
+    """Show a component's options: type, default and help, as a recipe table would set them."""
+    with user_errors():
+        if kind in ("run", "train"):
+            from energyflow.train import TrainSpec
+
+            factory, title = (RunSpec if kind == "run" else TrainSpec), f"[{kind}]"
+        else:
+            if kind not in KIND_NAMES:
+                raise PluginError(f"no component kind {kind!r}{suggest(kind, sorted(KIND_NAMES))}")
+            if name is None:
+                names = ", ".join(plugins.registry(KIND_NAMES[kind]).names())
+                raise PluginError(f"describe {kind}: which one? known: {names}")
+            r = plugins.registry(KIND_NAMES[kind]).resolve(name)
+            aliases = f" (aliases: {', '.join(r.aliases)})" if r.aliases else ""
+            factory, title = r.factory, f"{r.kind} {r.name!r}{aliases} from {r.plugin}: {r.description}"
+    table = Table("option", "type", "default", "help", title=escape(title), title_justify="left")
+    for option in options_of(factory):
+        table.add_row(*map(escape, (option.name, option.type, option.default, option.help)))
+    _console().print(table)
+
+
+def _options_text(options: dict) -> str:
+    return escape(", ".join(f"{key} = {format_toml(value)}" for key, value in options.items()))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"energyflow {__version__}")
+        raise typer.Exit()
+
+
+def make_app(*, with_plugins: bool = True) -> typer.Typer:
+    """The CLI app; ``with_plugins`` adds the commands of plugins' ``register_commands``."""
+    app = typer.Typer(name="energyflow", help=HELP, no_args_is_help=True, add_completion=False,
+                      pretty_exceptions_enable=False)
+
+    @app.callback()
+    def _root(
+        version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_version,
+                                              is_eager=True)] = False,
+    ) -> None:
+        """Energy-based models trained by contrastive divergence with Langevin sampling."""
+
+    app.command("run")(run)
+    app.command("check")(check)
+    app.command("sample")(sample)
+    app.command("plugins")(list_plugins)
+    app.command("describe")(describe)
+    if with_plugins:
+        try:
+            plugins.get_plugin_manager().hook.register_commands(app=app)
+        except PluginError:
+            pass  # a broken plugin: --help still works, and any command that needs plugins reports it
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``energyflow`` console script and ``python -m energyflow``."""
+    make_app()(args=argv, prog_name="energyflow")

@@ -1,0 +1,170 @@
+"""Every hook a plugin may implement: the plugin API reference.
+
+A plugin is a module (or any object) with functions marked ``@energyflow.hookimpl`` whose names
+and argument names match the specs below. A hook implementation may accept fewer arguments than
+its spec names. Built-ins are registered through exactly these hooks (see
+``energyflow.plugins.DEFAULT_PLUGINS``); third-party plugins are found through the ``energyflow``
+entry-point group. ``docs/plugins.md`` documents each hook with an example.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from energyflow.run import Run
+
+hookspec = pluggy.HookspecMarker("energyflow")
+hookimpl = pluggy.HookimplMarker("energyflow")
+
+
+class Register(Protocol):
+    """The callable handed to every registration hook."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: type,
+        *,
+        aliases: tuple[str, ...] = (),
+        description: str | None = None,
+    ) -> None:
+        """Register ``factory`` under ``name`` (and each of ``aliases``).
+
+        Args:
+            name: the name a recipe's ``kind`` key uses; letters, digits, ``_``, ``-`` and ``.``.
+            factory: an attrs class (``@frozen(kw_only=True)``) whose fields are the recipe
+                table's keys, each with ``metadata={"help": ...}``. If its instances have
+                ``build(ctx)``, the run uses what that returns.
+            aliases: other names for the same factory (``sgld`` for ``langevin``).
+            description: one line for ``energyflow plugins``; defaults to the first line of the
+                factory's docstring.
+        """
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_energies(register: Register) -> None:
+    """Register energy networks, the ``[energy]`` table's kinds.
+
+    Called each time the energy registry is read (``energyflow check``, ``run``, ``describe``,
+    ``plugins``), so it should only call ``register``. Return value is ignored. The factory's
+    ``build(ctx)`` receives a `energyflow.components.BuildContext` whose ``data`` is the built
+    dataset, and returns an `energyflow.Energy`.
+    """
+
+
+@hookspec
+def register_samplers(register: Register) -> None:
+    """Register MCMC samplers, the ``[sampler]`` table's kinds.
+
+    Called each time the sampler registry is read. Return value is ignored. A sampler provides
+    ``sample(energy, x0, *, steps=None, generator=None, callback=None) -> Tensor`` and a
+    ``last_stats`` dict of floats.
+    """
+
+
+@hookspec
+def register_buffers(register: Register) -> None:
+    """Register sample buffers, the ``[buffer]`` table's kinds.
+
+    Called each time the buffer registry is read. Return value is ignored. A buffer provides
+    ``sample(n, *, labels=None, generator=None, device=None)`` (chain starts),
+    ``push(x, labels=None, generator=None)`` (finished chains), ``state_dict()`` and
+    ``load_state_dict(state)`` (tensors, dicts, lists, numbers and strings only: checkpoints are
+    read with ``weights_only=True``), and a ``per_class`` attribute (draw starts by label).
+    """
+
+
+@hookspec
+def register_regularizers(register: Register) -> None:
+    """Register training regularizers, the kinds of the ``[[regularizers]]`` array of tables.
+
+    Called each time the regularizer registry is read. Return value is ignored. A regularizer
+    provides ``prepare(energy) -> energy`` (once, before training) and
+    ``loss(batch) -> Tensor | None`` (every step).
+    """
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register datasets, the ``[data]`` table's kinds.
+
+    Called each time the dataset registry is read. Return value is ignored. The factory's
+    ``build(ctx)`` (with ``ctx.data`` None) returns an `energyflow.TensorData`.
+    """
+
+
+@hookspec
+def register_tasks(register: Register) -> None:
+    """Register tasks, the ``[task]`` table's kinds: what a run does with the built parts.
+
+    Called each time the task registry is read. Return value is ignored. A task provides
+    ``run(run: energyflow.run.Run) -> dict[str, float]``, the metrics written to
+    ``metrics.json``. A class attribute ``requires`` (a tuple of table names such as
+    ``("sampler", "buffer")``) makes ``energyflow check`` insist on those tables.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Run lifecycle
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def on_run_start(run: Run) -> None:
+    """Called once per run, after every component is built and before the task starts.
+
+    ``run.out_dir`` exists and holds ``recipe.toml``. Return value is ignored. Raising an
+    exception aborts the run.
+    """
+
+
+@hookspec
+def on_step(run: Run, step: int, metrics: dict[str, float]) -> None:
+    """Called after every training step of `energyflow.run.Run.train`.
+
+    ``step`` counts completed steps from 1; ``metrics`` holds the trainer's numbers for that
+    step (``loss``, ``e_pos``, ``e_neg``, ``grad_norm`` and the sampler's statistics). Return
+    value is ignored. Raising ``KeyboardInterrupt`` stops training after a checkpoint is saved,
+    so the run can be continued with ``--resume``.
+    """
+
+
+@hookspec
+def on_run_end(run: Run, metrics: dict[str, float]) -> None:
+    """Called once per run, after the task returned and ``metrics.json`` was written.
+
+    ``metrics`` is the task's result. Return value is ignored. Not called when the run fails.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_commands(app: typer.Typer) -> None:
+    """Add commands to the ``energyflow`` command line.
+
+    Called once, when the CLI starts, with the root ``typer.Typer`` app; decorate functions
+    with ``@app.command()`` to add them. Return value is ignored.
+    """
+
+
+def hook_names() -> list[str]:
+    """Names of all hooks, in the order they are defined here."""
+    return [name for name, value in globals().items() if _is_hookspec(value)]
+
+
+def _is_hookspec(value: Any) -> bool:
+    return callable(value) and hasattr(value, "energyflow_spec")

@@ -1,0 +1,266 @@
+"""Recipes: a TOML file (plus ``--set`` overrides) turned into a validated plan.
+
+Each component table (``[data]``, ``[energy]``, ``[sampler]``, ``[buffer]``, ``[[regularizers]]``,
+``[task]``) names a registered factory with ``kind``; its other keys are the factory's keyword
+arguments, checked against the attrs spec: unknown keys, wrong types and out-of-range values are
+errors naming the file, the key path, the bad value and close matches. ``[run]`` and ``[train]``
+have fixed specs (`RunSpec`, `energyflow.train.TrainSpec`). Nothing is built here; `Recipe`
+holds validated specs, and `Recipe.to_toml` writes the fully resolved recipe (defaults filled in)
+that a run saves next to its outputs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+from attrs import validators as v
+
+from energyflow import plugins
+from energyflow.options import RecipeError, build_spec, describe_value, format_toml, spec_options, toml_document
+from energyflow.plugins import PluginError, Registration, suggest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+#: component table -> registry kind
+COMPONENT_TABLES = {"data": "dataset", "energy": "energy", "sampler": "sampler", "buffer": "buffer", "task": "task"}
+#: every top-level table, in the order a resolved recipe is written
+TABLES = ("run", "data", "energy", "sampler", "buffer", "regularizers", "train", "task")
+REQUIRED_TABLES = ("data", "energy", "task")
+
+
+@frozen(kw_only=True)
+class RunSpec:
+    """The ``[run]`` table: the run's name, seed, device, threads and the plugins it needs."""
+
+    name: str | None = field(default=None, validator=v.optional(v.matches_re(r"^[\w.\-]+$")),
+                             metadata={"help": "folder name under runs/; defaults to the recipe file's name"})
+    seed: int = field(default=0, validator=[v.instance_of(int), v.ge(0)],
+                      metadata={"help": "seeds every generator, so a recipe and seed repeat a run on CPU"})
+    device: str = field(default="auto", validator=v.matches_re(r"^(auto|cpu|mps|cuda(:\d+)?)$"),
+                        metadata={"help": "auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps"})
+    threads: int = field(default=0, validator=[v.instance_of(int), v.ge(0)],
+                         metadata={"help": "CPU threads for torch; 0 keeps torch's default (small models: 1 is best)"})
+    plugins: tuple[str, ...] = field(default=(), converter=tuple,
+                                     metadata={"help": "plugins the recipe needs; check names the missing one"})
+
+
+@frozen
+class Component:
+    """One validated component table: where it is, what it names, and its spec."""
+
+    table: str
+    kind: str
+    registration: Registration
+    spec: Any
+
+    def options(self) -> dict[str, Any]:
+        """The spec's options, defaults included, as TOML-ready values."""
+        return spec_options(self.spec)
+
+
+@frozen(kw_only=True)
+class Recipe:
+    """A validated recipe: specs for every table, nothing built yet."""
+
+    source: str
+    run: RunSpec
+    data: Component
+    energy: Component
+    task: Component
+    sampler: Component | None = None
+    buffer: Component | None = None
+    regularizers: tuple[Component, ...] = ()
+    train: Any = None
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.run.name or Path(self.source).stem
+
+    def components(self) -> Iterator[Component]:
+        """Every component in recipe order."""
+        for table in ("data", "energy", "sampler", "buffer"):
+            if getattr(self, table) is not None:
+                yield getattr(self, table)
+        yield from self.regularizers
+        yield self.task
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe: every table with every option, defaults filled in."""
+        doc: dict[str, Any] = {"run": {**spec_options(self.run), "name": self.name}}
+        for c in self.components():
+            entry = {"kind": c.kind, **c.options()}
+            if c.table.startswith("regularizers"):
+                doc.setdefault("regularizers", []).append(entry)
+            else:
+                doc[c.table] = entry
+        if self.train is not None:
+            doc["train"] = spec_options(self.train)
+        return {table: doc[table] for table in TABLES if table in doc}
+
+    def to_toml(self, header: str = "") -> str:
+        """`to_dict` as TOML text, ``header`` (comment lines) first."""
+        return toml_document(self.to_dict(), header)
+
+
+# --------------------------------------------------------------------------- loading
+def load_recipe(path: str | Path, overrides: tuple[str, ...] | list[str] = (), pm: Any = None) -> Recipe:
+    """Read, override and validate a recipe file.
+
+    Args:
+        path: the TOML file.
+        overrides: ``key.path=value`` strings (TOML value syntax; bare words are strings).
+        pm: the plugin manager to resolve kinds with (default: the process-wide one).
+
+    Raises:
+        RecipeError: the file is missing, is not TOML, or does not validate.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise RecipeError(f"recipe file not found: {source}") from e
+    except OSError as e:
+        raise RecipeError(f"cannot read recipe {source}: {e.strerror or e}") from e
+    return parse_recipe(text, source=source, overrides=overrides, pm=pm)
+
+
+def parse_recipe(text: str, *, source: str = "<recipe>", overrides: tuple[str, ...] | list[str] = (),
+                 pm: Any = None) -> Recipe:
+    """Validate recipe text; ``source`` names it in error messages."""
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"{source}: not valid TOML: {e}") from e
+    where = _Where(source, {})
+    for item in overrides:
+        try:
+            path, value = parse_override(item)
+        except RecipeError as e:
+            raise RecipeError(f"{source}: {e}") from None
+        _apply_override(table, path, value, f"{source} (--set {item})")
+        where.overrides[_path_text(path)] = item
+    return _validate(table, where, tuple(overrides), pm or plugins.get_plugin_manager())
+
+
+def parse_override(text: str) -> tuple[tuple[str | int, ...], Any]:
+    """``"sampler.step_size=0.1"`` -> ``(("sampler", "step_size"), 0.1)``."""
+    key, sep, raw = text.partition("=")
+    parts = re.sub(r"\[(\d+)\]", r".\1", key.strip()).split(".")
+    if not sep or not all(parts):
+        raise RecipeError(f"--set {text!r}: expected key.path=value, e.g. --set sampler.step_size=0.1")
+    try:
+        value = tomllib.loads(f"value = {raw.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word: --set sampler.kind=mala
+    return tuple(int(p) if p.isdigit() else p for p in parts), value
+
+
+def _apply_override(table: dict[str, Any], path: tuple[str | int, ...], value: Any, origin: str) -> None:
+    node: Any = table
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        here = _path_text(path[: depth + 1])
+        if isinstance(node, list):
+            if not isinstance(part, int) or part > len(node):
+                raise RecipeError(f"{origin}: {here}: no such entry (the array has {len(node)})")
+            if part == len(node):
+                node.append({})
+        elif not isinstance(node, dict) or isinstance(part, int):
+            raise RecipeError(f"{origin}: {_path_text(path[:depth])} is not a table")
+        if last:
+            node[part] = value
+        else:
+            if isinstance(node, dict) and part not in node:
+                node[part] = [] if isinstance(path[depth + 1], int) else {}
+            node = node[part]
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
+
+
+@attrs.define
+class _Where:
+    """Names the origin of a key: the file, or the ``--set`` that changed it."""
+
+    source: str
+    overrides: dict[str, str]
+
+    def __call__(self, path: str) -> str:
+        for key, text in self.overrides.items():
+            if path == key or path.startswith((key + ".", key + "[")) or key.startswith((path + ".", path + "[")):
+                return f"{self.source} (--set {text})"
+        return self.source
+
+
+# --------------------------------------------------------------------------- validation
+def _validate(table: dict[str, Any], where: _Where, overrides: tuple[str, ...], pm: Any) -> Recipe:
+    for key, value in table.items():
+        if key not in TABLES:
+            raise RecipeError(f"{where(key)}: unknown table [{key}]{suggest(key, list(TABLES))}")
+        expected = list if key == "regularizers" else dict
+        if not isinstance(value, expected) or (expected is list and not all(isinstance(t, dict) for t in value)):
+            form = "[[regularizers]] tables" if expected is list else f"a table [{key}]"
+            raise RecipeError(
+                f"{where(key)}: {key} = {format_toml(value)}: expected {form}, got {describe_value(value)}"
+            )
+    run = build_spec(RunSpec, table.get("run", {}), what="[run]", path="run", where=where)
+    _check_plugins(run, where, pm)
+    for name in REQUIRED_TABLES:
+        if name not in table:
+            kinds = ", ".join(plugins.registry(COMPONENT_TABLES[name], pm).names())
+            raise RecipeError(f"{where.source}: missing table [{name}]; add one with kind = one of: {kinds}")
+    parts: dict[str, Any] = {
+        name: _component(name, table[name], COMPONENT_TABLES[name], where, pm)
+        for name in ("data", "energy", "sampler", "buffer") if name in table
+    }
+    parts["regularizers"] = tuple(
+        _component(f"regularizers[{i}]", t, "regularizer", where, pm)
+        for i, t in enumerate(table.get("regularizers", []))
+    )
+    from energyflow.train import TrainSpec
+
+    parts["train"] = build_spec(TrainSpec, table.get("train", {}), what="[train]", path="train", where=where)
+    task = _component("task", table["task"], "task", where, pm)
+    for need in getattr(task.registration.factory, "requires", ()):
+        if need not in table:
+            raise RecipeError(f"{where.source}: missing table [{need}]; task {task.kind!r} needs it")
+    return Recipe(source=where.source, run=run, task=task, overrides=overrides, **parts)
+
+
+def _check_plugins(run: RunSpec, where: _Where, pm: Any) -> None:
+    loaded = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
+    loaded |= {info.distribution for info in pm.origins.values() if info.distribution}
+    for name in run.plugins:
+        if name not in loaded and plugins._normalize(name) not in loaded:
+            raise RecipeError(
+                f"{where('run.plugins')}: run.plugins: the recipe needs plugin {name!r}, which is not "
+                f"installed or is disabled (loaded: {', '.join(sorted(loaded))})"
+            )
+
+
+def _component(table_name: str, table: dict[str, Any], kind: str, where: _Where, pm: Any) -> Component:
+    options = dict(table)
+    name = options.pop("kind", None)
+    registry = plugins.registry(kind, pm)
+    if name is None:
+        raise RecipeError(f"{where(table_name)}: [{table_name}] has no kind; known {registry.plural}: "
+                          f"{', '.join(registry.names())}")
+    if not isinstance(name, str):
+        raise RecipeError(f"{where(table_name + '.kind')}: {table_name}.kind = {format_toml(name)}: expected a "
+                          f"string, got {describe_value(name)}")
+    try:
+        registration = registry.resolve(name)
+    except PluginError as e:
+        raise RecipeError(f"{where(table_name + '.kind')}: {table_name}.kind = {format_toml(name)}: {e}") from e
+    spec = build_spec(registration.factory, options, what=f"{kind} {registration.name!r}", path=table_name, where=where)
+    return Component(table_name, name, registration, spec)

@@ -1,0 +1,286 @@
+"""Runs a validated recipe: seeds, device, built parts, progress, outputs and checkpoints.
+
+A `Run` builds every component of a `energyflow.recipe.Recipe` and hands itself to the task.
+It writes to its folder: ``recipe.toml`` (the resolved recipe, to repeat the run),
+``metrics.json`` (the task's numbers), ``events.jsonl`` (one line per logged training step),
+``checkpoint.pt`` (written atomically every ``train.checkpoint_every`` steps and at the end) and
+whatever pictures the task draws.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from energyflow.components import BuildContext, build
+from energyflow.plugins import get_plugin_manager
+from energyflow.recipe import Component, Recipe
+
+CHECKPOINT = "checkpoint.pt"
+EVENTS = "events.jsonl"
+
+
+class RunError(RuntimeError):
+    """A run cannot go on for a reason the user can fix (a missing checkpoint, no CUDA)."""
+
+
+def choose_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available, else CPU; an unavailable device is a `RunError`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RunError(f"run.device = {name!r}, but CUDA is not available here; use \"auto\" or \"cpu\"")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise RunError("run.device = 'mps', but MPS is not available here; use \"auto\" or \"cpu\"")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (for layer initialisation) and return the run's generator."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+class Run:
+    """One execution of a recipe; tasks receive it and read the built parts from it.
+
+    Attributes:
+        recipe: the validated recipe.
+        data, energy, sampler, buffer, regularizers: the built components (``sampler`` and
+            ``buffer`` are ``None`` when the recipe has no such table). ``energy`` is on
+            ``device`` with every regularizer's ``prepare`` applied.
+        train_spec: the ``[train]`` spec.
+        device: where modules and batches live.
+        generator: the run's seeded CPU generator; all randomness after building comes from it.
+        out_dir: the run folder.
+        quiet: no progress display and no log lines.
+        train_stats: the trainer's numbers for the last training step.
+    """
+
+    def __init__(self, recipe: Recipe, *, out_dir: str | Path | None = None, quiet: bool = False,
+                 resume: bool = False, pm: Any = None, console: Console | None = None):
+        self.recipe = recipe
+        self.pm = pm or get_plugin_manager()
+        self.out_dir = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
+        self.quiet = quiet
+        self.resume = resume
+        self.console = console or Console()
+        self.train_spec = recipe.train
+        self.train_stats: dict[str, float] = {}
+        self.device = choose_device(recipe.run.device)
+        self.generator = seed_everything(recipe.run.seed)
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+            console=self.console, disable=quiet,
+        )
+        ctx = BuildContext(device=self.device, generator=self.generator, data=None, seed=recipe.run.seed,
+                           out_dir=self.out_dir)
+        self.data = self._build(recipe.data, ctx)
+        ctx.data = self.data
+        energy = self._build(recipe.energy, ctx).to(self.device)
+        self.regularizers = [self._build(c, ctx) for c in recipe.regularizers]
+        for regularizer in self.regularizers:
+            energy = regularizer.prepare(energy)
+        self.energy = energy
+        self.sampler = self._build(recipe.sampler, ctx) if recipe.sampler is not None else None
+        self.buffer = self._build(recipe.buffer, ctx) if recipe.buffer is not None else None
+
+    def _build(self, component: Component, ctx: BuildContext) -> Any:
+        try:
+            return build(component.spec, ctx)
+        except (ValueError, FileNotFoundError) as e:
+            raise RunError(f"{self.recipe.source}: [{component.table}] ({component.kind}): {e}") from e
+
+    # ------------------------------------------------------------------ the run
+    def execute(self) -> dict[str, float]:
+        """Write the resolved recipe, run the task, write ``metrics.json``; returns the metrics."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        header = (f"Resolved recipe of run {self.recipe.name!r} (from {self.recipe.source}"
+                  + "".join(f" --set {o}" for o in self.recipe.overrides) + "), every option spelled out.\n"
+                  f"Repeat the run with: energyflow run {self.out_dir / 'recipe.toml'}")
+        (self.out_dir / "recipe.toml").write_text(self.recipe.to_toml(header), encoding="utf-8")
+        self.pm.hook.on_run_start(run=self)
+        started, threads = time.perf_counter(), torch.get_num_threads()
+        try:
+            if self.recipe.run.threads:
+                torch.set_num_threads(self.recipe.run.threads)
+            with self.progress:
+                result = self.recipe.task.spec.run(self)
+        finally:
+            torch.set_num_threads(threads)
+        metrics = {key: float(value) for key, value in (result or {}).items()}
+        self.write_json("metrics.json", metrics)
+        self.log(f"done in {time.perf_counter() - started:.1f} s; wrote {self.out_dir}")
+        self.pm.hook.on_run_end(run=self, metrics=metrics)
+        return metrics
+
+    def log(self, message: str) -> None:
+        """Print a line above the progress display (nothing when quiet)."""
+        if not self.quiet:
+            self.console.print(message)
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        """Write ``obj`` as JSON to ``out_dir/name`` (atomically) and return the path."""
+        path = self.out_dir / name
+        _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8"))
+        return path
+
+    @contextlib.contextmanager
+    def phase(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        """A line in the progress display for work other than training; yields ``advance(n)``."""
+        task = self.progress.add_task(description, total=total, stats="")
+        yield lambda n=1: self.progress.advance(task, n)
+        self.progress.update(task, completed=total if total is not None else 1, total=total or 1)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether training binds class labels: the data has labels and the energy takes ``y``."""
+        accepted = self.energy.accepted_context()
+        return self.data.conditional and (accepted is None or "y" in accepted)
+
+    def draw_labels(self, n: int) -> torch.Tensor | None:
+        """Labels for ``n`` samples, drawn like the training labels (``None`` if unconditional)."""
+        if not self.conditional:
+            return None
+        idx = torch.randint(self.data.train.shape[0], (n,), generator=self.generator)
+        return self.data.train_labels[idx].to(self.device)
+
+    # ------------------------------------------------------------------ training
+    def make_trainer(self) -> Any:
+        """A fresh `energyflow.train.ContrastiveDivergence` over the built parts."""
+        if self.sampler is None or self.buffer is None:
+            raise RunError(f"{self.recipe.source}: training needs [sampler] and [buffer] tables")
+        return self.train_spec.trainer(self.energy, self.sampler, self.buffer, self.regularizers)
+
+    def train(self) -> Any:
+        """Train ``train.iterations`` steps (continuing from the checkpoint with ``resume``).
+
+        Every step calls the ``on_step`` hook; every ``log_every`` steps a line goes to
+        ``events.jsonl``; every ``checkpoint_every`` steps, at the end, and when interrupted
+        between steps, the checkpoint is written. Returns the trainer.
+        """
+        spec, trainer = self.train_spec, self.make_trainer()
+        start = 0
+        if self.resume and (self.out_dir / CHECKPOINT).exists():
+            start = self._restore(trainer, self.out_dir / CHECKPOINT)
+            self.log(f"resuming {self.recipe.name!r} from step {start}")
+        elif self.resume:
+            self.log(f"no {CHECKPOINT} in {self.out_dir} yet; starting from step 0")
+        events = self._events_from(start)
+        task = self.progress.add_task("train", total=spec.iterations, completed=start, stats="")
+        completed, saved, began = start, start, time.perf_counter()
+        try:
+            for step in range(start + 1, spec.iterations + 1):
+                completed = None  # a step is half done (the generator moved) until trainer.step returns
+                x, labels = self._batch(spec.batch_size)
+                stats = trainer.step(x, labels, generator=self.generator)
+                completed, self.train_stats = step, stats
+                self.progress.update(task, advance=1, stats=_summary(stats))
+                if step % spec.log_every == 0 or step == spec.iterations:
+                    line = {"step": step, **stats, "gap": stats["e_neg"] - stats["e_pos"],
+                            "elapsed_s": round(time.perf_counter() - began, 3)}
+                    events.write(json.dumps(line) + "\n")
+                    events.flush()
+                self.pm.hook.on_step(run=self, step=step, metrics=stats)
+                if step % spec.checkpoint_every == 0:
+                    saved = self.save_checkpoint(trainer, step)
+        except KeyboardInterrupt:
+            if completed is not None and completed > saved:
+                self.save_checkpoint(trainer, completed)
+            self.log(f"interrupted; continue with --resume (checkpoint at step {completed or saved})")
+            raise
+        finally:
+            events.close()
+        if completed != saved or not (self.out_dir / CHECKPOINT).exists():
+            self.save_checkpoint(trainer, completed)
+        return trainer
+
+    def _batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = torch.randint(self.data.train.shape[0], (size,), generator=self.generator)
+        labels = self.data.train_labels[idx].to(self.device) if self.conditional else None
+        return self.data.train[idx].to(self.device), labels
+
+    def _events_from(self, start: int) -> Any:
+        """``events.jsonl`` opened for appending, holding only the lines up to step ``start``."""
+        path = self.out_dir / EVENTS
+        kept = []
+        if start and path.exists():
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= start]
+        path.write_text("".join(line + "\n" for line in kept))
+        return path.open("a", encoding="utf-8")
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, trainer: Any, step: int) -> int:
+        """Write ``checkpoint.pt`` atomically (temp file + ``os.replace``); returns ``step``."""
+        state = {
+            "step": step,
+            "trainer": trainer.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "stats": dict(self.train_stats),
+            "recipe": self.recipe.to_toml(),
+        }
+        _atomic_write(self.out_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+        return step
+
+    def _read_checkpoint(self, path: Path) -> dict[str, Any]:
+        if not path.exists():
+            raise RunError(f"checkpoint not found: {path}; train first (task kind = \"generate\")")
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001  any unreadable file is the same user-facing problem
+            raise RunError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
+
+    def load_checkpoint(self, path: str | Path) -> Any:
+        """A trainer holding the weights, optimizer, buffer and EMA saved at ``path``."""
+        state = self._read_checkpoint(Path(path))
+        trainer = self.make_trainer()
+        trainer.load_state_dict(state["trainer"])
+        return trainer
+
+    def _restore(self, trainer: Any, path: Path) -> int:
+        state = self._read_checkpoint(path)
+        trainer.load_state_dict(state["trainer"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.train_stats = dict(state.get("stats", {}))
+        if state.get("recipe") != self.recipe.to_toml():
+            self.log("[yellow]note: the recipe differs from the one the checkpoint was trained with")
+        return int(state["step"])
+
+
+def _summary(stats: dict[str, float]) -> str:
+    return f"loss {stats['loss']:+.3f}  gap {stats['e_neg'] - stats['e_pos']:+.3f}"
+
+
+def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def run_recipe(recipe: Recipe, **kwargs: Any) -> dict[str, float]:
+    """Build and execute a run of ``recipe`` (keyword arguments as for `Run`)."""
+    return Run(recipe, **kwargs).execute()
