@@ -26,7 +26,10 @@ def train_density(name: str, args: argparse.Namespace) -> dict[str, float]:
     train = sample_toy(name, args.n_train, g)
     test = sample_toy(name, 5000, g)
     energy = ef.MLPEnergy(2, hidden=tuple(args.hidden))
-    sampler = ef.Langevin(steps=args.steps, step_size=args.step_size, noise="ula", grad_clip=None, clamp=(-4.0, 4.0))
+    if args.sampler == "mala":
+        sampler = ef.MALA(steps=args.steps, step_size=args.step_size, bounds=(-4.0, 4.0))
+    else:
+        sampler = ef.Langevin(steps=args.steps, step_size=args.step_size, noise="ula", grad_clip=None, clamp=(-4.0, 4.0))
     buffer = ef.ReplayBuffer((2,), capacity=args.buffer, reinit_prob=args.reinit, init_range=(-4.0, 4.0))
     regs = [ef.L2Energy(weight=args.l2)] if args.l2 > 0 else []
     cd = ef.ContrastiveDivergence(energy, sampler, buffer, regs, lr=args.lr, betas=(0.9, 0.999), ema_decay=args.ema)
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--densities", nargs="+", default=["8gaussians", "rings"])
     parser.add_argument("--iterations", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--sampler", choices=["ula", "mala"], default="ula")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--step-size", type=float, default=0.01)
     parser.add_argument("--buffer", type=int, default=10000)

@@ -1,0 +1,31 @@
+"""README's set-up commands stay true: CI runs exactly the test command, the API snippet parses."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def bash_blocks() -> list[str]:
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", README, re.S)]
+
+
+def test_readme_opens_with_the_two_setup_commands():
+    first, second = bash_blocks()[:2]
+    assert first.startswith("pip install torch==2.13.0") and "energyflow run recipes/" in first
+    assert second.startswith("pip install torch==2.13.0") and second.endswith("python -m pytest")
+    recipe = re.search(r"energyflow run (recipes/\S+\.toml)", first).group(1)
+    assert (ROOT / recipe).is_file()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert bash_blocks()[1] in ci_lines
+
+
+def test_python_api_snippet_parses():
+    code = re.search(r"## The Python API in ten lines\n\n```python\n(.*?)```", README, re.S).group(1)
+    ast.parse(code)
+    assert len(code.strip().splitlines()) <= 12
