@@ -1,0 +1,159 @@
+"""What every image dataset shares: layout errors, the paper's dequantization, resizing, the spec base.
+
+Loaders read raw ``uint8`` arrays ``(N, C, H, W)``; `finish` turns them into an energyflow
+`TensorData` with values in [0, 1]: the test split is ``x / 255``, the training split is
+dequantized as in IGEBM, ``(x + u) / 256`` with ``u ~ U(0, 1)`` drawn from the run's generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from attrs import field, frozen
+from attrs import validators as v
+
+from energyflow import TensorData
+
+#: Rows dequantized at once, so huge datasets never need a second full-size buffer.
+_CHUNK = 65536
+
+
+class DatasetLayoutError(ValueError):
+    """A dataset file is missing or malformed; the message names the file and the expected layout."""
+
+
+def layout_error(dataset: str, problem: str, path: Path | str, expected: str) -> DatasetLayoutError:
+    """A one-line `DatasetLayoutError`: ``<dataset>: <problem> <path>; expected <layout>``."""
+    return DatasetLayoutError(f"{dataset}: {problem} {path}; expected {expected}")
+
+
+def require_root(dataset: str, root: str | None, expected: str) -> Path:
+    """``root`` as a Path, or a layout error when it is unset or not a folder."""
+    if root is None:
+        raise DatasetLayoutError(f"{dataset}: no root given; set data.root to a folder holding {expected}")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise layout_error(dataset, "root folder not found:", path, expected)
+    return path
+
+
+def find_file(dataset: str, folders: Sequence[Path], names: Sequence[str], expected: str) -> Path:
+    """The first of ``names`` found in the first of ``folders`` holding one; else a layout error."""
+    for folder in folders:
+        for name in names:
+            if (folder / name).is_file():
+                return folder / name
+    raise layout_error(dataset, "missing file", folders[0] / names[0], expected)
+
+
+def as_tensor_u8(images: np.ndarray) -> torch.Tensor:
+    """A contiguous ``uint8`` tensor from a ``(N, C, H, W)`` array (copied only if read-only or strided)."""
+    return torch.from_numpy(np.require(images, dtype=np.uint8, requirements=["C", "W"]))
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """``uint8`` images to float32 in [0, 1] (``x / 255``)."""
+    return images.float().div_(255.0)
+
+
+def dequantize(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """IGEBM's uniform dequantization of ``uint8`` images: ``(x + U(0, 1)) / 256``, in [0, 1)."""
+    out = torch.empty(images.shape, dtype=torch.float32)
+    for start in range(0, images.shape[0], _CHUNK):
+        chunk = images[start : start + _CHUNK].float()
+        noise = torch.rand(chunk.shape, generator=generator)
+        out[start : start + _CHUNK] = (chunk + noise) / 256.0
+    return out
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+    """Bilinear (antialiased) resize of ``uint8`` images ``(N, C, H, W)`` to ``size``; same dtype."""
+    if size is None or tuple(images.shape[-2:]) == tuple(size):
+        return images
+    out = []
+    for chunk in images.split(4096):
+        resized = F.interpolate(chunk.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+        out.append(resized.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def finish(
+    name: str,
+    train: torch.Tensor,
+    test: torch.Tensor,
+    *,
+    generator: torch.Generator,
+    train_labels: torch.Tensor | None = None,
+    test_labels: torch.Tensor | None = None,
+    num_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
+    dequantize_train: bool = True,
+    size: tuple[int, int] | None = None,
+) -> TensorData:
+    """Resize, scale to [0, 1] (dequantizing the training split) and wrap as `TensorData`."""
+    train, test = resize_images(train, size), resize_images(test, size)
+    return TensorData(
+        name=name,
+        train=dequantize(train, generator) if dequantize_train else to_unit(train),
+        test=to_unit(test),
+        train_labels=train_labels,
+        test_labels=test_labels,
+        num_classes=num_classes,
+        value_range=(0.0, 1.0),
+        kind="image",
+        class_names=tuple(class_names) if class_names is not None else None,
+    )
+
+
+def size_converter(value: Any) -> tuple[int, int] | None:
+    """Converter: ``None``, an int (square) or ``[height, width]``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"size must be an integer or [height, width], got {value!r}")
+    if isinstance(value, int):
+        value = (value, value)
+    try:
+        height, width = (int(s) for s in value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"size must be an integer or [height, width], got {value!r}") from e
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be positive, got {value!r}")
+    return (height, width)
+
+
+def root_field(layout: str) -> Any:
+    """The ``root`` option of a dataset read from files laid out as ``layout``."""
+    return field(default=None, validator=v.optional(v.instance_of(str)),
+                 metadata={"help": f"folder holding {layout}"})
+
+
+def _optional_positive_int(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{attribute.name} must be a positive integer or none, got {value!r}")
+
+
+@frozen(kw_only=True)
+class ImageDataSpec:
+    """Options every image dataset takes (subclasses add their own and implement ``load``)."""
+
+    size: int | tuple[int, int] | None = field(default=None, converter=size_converter,
+                                         metadata={"help": "resize to this many pixels (int or [height, width]); none keeps the size"})
+    limit: int | None = field(default=None, validator=_optional_positive_int,
+                              metadata={"help": "keep only the first N training images; none keeps all"})
+    test_limit: int | None = field(default=None, validator=_optional_positive_int,
+                                   metadata={"help": "keep only the first N test images; none keeps all"})
+    dequantize: bool = field(default=True, validator=v.instance_of(bool),
+                             metadata={"help": "IGEBM uniform dequantization (x + U(0,1)) / 256 of the training split"})
+
+    def cap(self, images: torch.Tensor, labels: torch.Tensor | None, test: bool = False):
+        """The first ``limit`` (or ``test_limit``) images and labels."""
+        n = self.test_limit if test else self.limit
+        if n is None:
+            return images, labels
+        return images[:n], (labels[:n] if labels is not None else None)

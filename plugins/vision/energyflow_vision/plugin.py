@@ -1,0 +1,43 @@
+"""The energyflow plugin module of energyflow-vision, named by its ``energyflow`` entry point.
+
+Registration hooks import what they register, so reading one registry (say, the datasets) never
+imports the networks or the tasks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from energyflow import hookimpl
+
+if TYPE_CHECKING:
+    from energyflow.hookspecs import Register
+
+
+def _register_table(register: Register, table: dict) -> None:
+    for name, (factory, aliases) in table.items():
+        register(name, factory, aliases=aliases)
+
+
+@hookimpl
+def register_energies(register: Register) -> None:
+    """IGEBM image energies: resnet32, resnet32_large, resnet32_wider, resnet128, mnist_net."""
+    from energyflow_vision.nets.specs import ENERGIES
+
+    _register_table(register, ENERGIES)
+
+
+@hookimpl
+def register_datasets(register: Register) -> None:
+    """Image datasets: digits, mnist, fashion_mnist, cifar10, celeba, imagenet32, image_folder."""
+    from energyflow_vision.data import DATASETS
+
+    _register_table(register, DATASETS)
+
+
+@hookimpl
+def register_tasks(register: Register) -> None:
+    """Image tasks: generate_images, inpaint, denoise, cross_class."""
+    from energyflow_vision.tasks import TASKS
+
+    _register_table(register, TASKS)

@@ -1,0 +1,175 @@
+"""``kind = "generate_images"``: train (or load), then sample, draw and score an image energy.
+
+Writes to the run folder:
+
+- ``samples_buffer.png`` (also ``samples.png``): chains restarted from the replay buffer (one
+  sampler run each);
+- ``samples_fresh.png``: long chains (``chain_steps``) started from uniform noise;
+- ``chains.png``: rows of fresh chains, columns at even intervals of chain time, and
+  ``chain_energy.png``: their mean energy over chain time;
+- ``samples_by_class.png`` (class-conditional models): a row per class, chains restarted from
+  the replay buffer under each class (or from noise, ``class_rows_from = "noise"``);
+- ``nearest.png``: samples (first column) beside their nearest training images, the
+  memorisation check, with ``nearest_l2`` vs ``nearest_l2_test`` in the metrics;
+- the offline quality figures (see `energyflow_vision.quality.report`) of both sample sets,
+  prefixed ``buffer_`` and ``fresh_``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from attrs import field, frozen
+from attrs import validators as v
+
+from energyflow_vision.images import save_curves, save_grid, save_table
+from energyflow_vision.quality import ImageQuality, evenly_spaced
+from energyflow_vision.tasks.common import (
+    bind,
+    buffer_starts,
+    checkpoint_field,
+    nearest,
+    require_images,
+    sample_batched,
+    train_metrics,
+    trained,
+    uniform,
+)
+
+_count = [v.instance_of(int), v.ge(0)]
+_positive = [v.instance_of(int), v.ge(1)]
+
+
+def _inception_choice(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{attribute.name} must be 'auto', 'on', 'off' or a path, got {value!r}")
+
+
+@frozen(kw_only=True)
+class GenerateImagesTask:
+    """Train, then draw sample grids, chains, class rows and nearest neighbours, and score the samples."""
+
+    requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+
+    checkpoint: str | None = checkpoint_field()
+    num_samples: int = field(default=64, validator=_positive, metadata={"help": "images in each sample grid"})
+    eval_samples: int = field(default=500, validator=_count,
+                              metadata={"help": "samples scored per set (0: no scores; 50000 for a published-style FID)"})
+    chain_steps: int = field(default=200, validator=_positive, metadata={"help": "steps of the long chains from noise"})
+    chain_rows: int = field(default=8, validator=_count, metadata={"help": "chains shown in chains.png (0: none)"})
+    chain_frames: int = field(default=10, validator=[v.instance_of(int), v.ge(2)],
+                              metadata={"help": "columns (moments of chain time) in chains.png"})
+    per_class: int = field(default=8, validator=_count,
+                           metadata={"help": "samples per class row in samples_by_class.png (0: none)"})
+    max_classes: int = field(default=10, validator=_positive, metadata={"help": "class rows shown at most"})
+    class_rows_from: str = field(default="buffer", validator=v.in_(("buffer", "noise")),
+                                 metadata={"help": "class rows start from the replay buffer (one sampler run) or "
+                                                   "from noise (chain_steps)"})
+    nearest: int = field(default=8, validator=_count, metadata={"help": "samples shown in nearest.png (0: none)"})
+    neighbours: int = field(default=5, validator=_positive, metadata={"help": "training images beside each sample"})
+    batch_size: int = field(default=256, validator=_positive, metadata={"help": "chains run at once"})
+    classifier_steps: int = field(default=1000, validator=_positive,
+                                  metadata={"help": "training steps of the (cached) quality classifier"})
+    inception: str = field(default="auto", validator=_inception_choice,
+                           metadata={"help": "FID/KID network: auto (if installed and on a GPU), on, off, or a TorchScript path"})
+    fid_reference: int = field(default=10000, validator=_positive,
+                               metadata={"help": "training images in the FID/KID reference set"})
+    cache_dir: str | None = field(default=None, validator=v.optional(v.instance_of(str)),
+                                  metadata={"help": "where the quality classifier is cached; none: ~/.cache/energyflow"})
+
+    def run(self, run: Any) -> dict[str, float]:
+        require_images(run, "generate_images")
+        trainer = trained(run, self.checkpoint)
+        energy = trainer.sampling_energy
+        metrics = train_metrics(run)
+        n = max(self.num_samples, self.eval_samples, self.nearest, 2)
+        labels = run.draw_labels(n)
+        steps = run.sampler.steps
+        sets = {
+            "buffer": sample_batched(run, energy, buffer_starts(run, n, labels), labels, steps,
+                                     batch_size=self.batch_size, description="sample from buffer"),
+            "fresh": sample_batched(run, energy, uniform(run, n), labels, self.chain_steps,
+                                    batch_size=self.batch_size, description="long chains from noise"),
+        }
+        for name, samples in sets.items():
+            save_grid(run.out_dir / f"samples_{name}.png", samples[: self.num_samples], value_range=run.data.value_range)
+            metrics[f"energy_{name}"] = _mean_energy(run, energy, samples, labels)
+        # samples.png, the picture every energyflow run leaves, is the replay-buffer grid
+        save_grid(run.out_dir / "samples.png", sets["buffer"][: self.num_samples], value_range=run.data.value_range)
+        test_labels = run.data.test_labels[:n] if run.conditional else None
+        metrics["energy_data"] = _mean_energy(run, energy, run.data.test[:n], test_labels)
+        if self.chain_rows:
+            metrics.update(self._chains(run, energy))
+        if self.per_class and run.conditional and not run.data.train_labels.is_floating_point():
+            self._class_rows(run, energy)
+        if self.nearest:
+            metrics.update(self._nearest(run, sets["buffer"]))
+        if self.eval_samples:
+            quality = ImageQuality.prepare(run.data, cache_dir=self.cache_dir, classifier_steps=self.classifier_steps,
+                                           inception=self.inception, device=run.device, log=run.log,
+                                           fid_reference_count=self.fid_reference)
+            if quality.classifier_accuracy is not None:
+                run.log(f"quality classifier test accuracy {quality.classifier_accuracy:.3f}")
+            for name, samples in sets.items():
+                subset = labels[: self.eval_samples].cpu() if labels is not None else None
+                scores = quality.evaluate(samples[: self.eval_samples], subset, generator=run.generator)
+                metrics.update({f"{name}_{k}": val for k, val in scores.items()})
+        return metrics
+
+    def _chains(self, run: Any, energy: Any) -> dict[str, float]:
+        rows = self.chain_rows
+        labels = run.draw_labels(rows)
+        bound = bind(energy, labels)
+        every = max(1, self.chain_steps // (self.chain_frames - 1))
+        x0 = uniform(run, rows).to(run.device)
+        frames, energies = [x0.cpu()], [float(_energy(bound, x0).mean())]
+
+        def record(step: int, x: torch.Tensor) -> None:
+            if (step + 1) % every == 0 and len(frames) < self.chain_frames:
+                frames.append(x.cpu())
+                energies.append(float(_energy(bound, x).mean()))
+        with run.phase("chain pictures", total=self.chain_steps) as advance:
+            run.sampler.sample(bound, x0, steps=self.chain_steps, generator=run.generator,
+                               callback=lambda step, x: (record(step, x), advance(1)))
+        save_table(run.out_dir / "chains.png", frames, value_range=run.data.value_range)
+        save_curves(run.out_dir / "chain_energy.png", {"mean energy": energies},
+                    xlabel=f"chain time (x{every} steps)", ylabel="energy", title="fresh chains from noise")
+        return {"chain_energy_start": energies[0], "chain_energy_end": energies[-1]}
+
+    def _class_rows(self, run: Any, energy: Any) -> None:
+        classes = min(run.data.num_classes, self.max_classes)
+        labels = torch.arange(classes).repeat_interleave(self.per_class)
+        if self.class_rows_from == "buffer":
+            x0, steps = buffer_starts(run, labels.shape[0], labels), run.sampler.steps
+        else:
+            x0, steps = uniform(run, labels.shape[0]), self.chain_steps
+        samples = sample_batched(run, energy, x0, labels, steps, batch_size=self.batch_size, description="class rows")
+        save_grid(run.out_dir / "samples_by_class.png", samples, ncol=self.per_class,
+                  value_range=run.data.value_range)
+
+    def _nearest(self, run: Any, samples: torch.Tensor) -> dict[str, float]:
+        reference = evenly_spaced(run.data.train, 20000)
+        shown = samples[: self.nearest]
+        _, idx = nearest(shown, reference, k=self.neighbours)
+        columns = [shown] + [reference[idx[:, j]] for j in range(idx.shape[1])]
+        save_table(run.out_dir / "nearest.png", columns, value_range=run.data.value_range)
+        scored = samples[:500]
+        test = run.data.test[: scored.shape[0]]
+        sample_d = nearest(scored, reference)[0].mean()
+        test_d = nearest(test, reference)[0].mean()
+        return {"nearest_l2": float(sample_d), "nearest_l2_test": float(test_d),
+                "nearest_ratio": float(sample_d / test_d.clamp_min(1e-12))}
+
+
+def _energy(energy: Any, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return energy(x)
+
+
+def _mean_energy(run: Any, energy: Any, x: torch.Tensor, labels: torch.Tensor | None) -> float:
+    values = []
+    for start in range(0, x.shape[0], 512):
+        part = labels[start : start + 512].to(run.device) if labels is not None else None
+        values.append(_energy(bind(energy, part), x[start : start + 512].to(run.device)).cpu())
+    return float(torch.cat(values).mean())
