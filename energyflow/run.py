@@ -247,7 +247,7 @@ class Run:
 
     def _read_checkpoint(self, path: Path) -> dict[str, Any]:
         if not path.exists():
-            raise RunError(f"checkpoint not found: {path}; train first (task kind = \"generate\")")
+            raise RunError(f"checkpoint not found: {path}; train first with a training task (energyflow run RECIPE)")
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001  any unreadable file is the same user-facing problem

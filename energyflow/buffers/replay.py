@@ -130,11 +130,18 @@ class ReplayBuffer:
         labels: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
+        reinit_prob: float | None = None,
     ) -> torch.Tensor:
-        """``n`` chain starts: stored samples, with ``reinit_prob`` of them (and all while empty) fresh."""
+        """``n`` chain starts: stored samples, with ``reinit_prob`` of them (and all while empty) fresh.
+
+        ``reinit_prob`` overrides the buffer's share for this draw (``0.0`` reads stored chains only).
+        """
         labels = self._check_labels(labels, n)
+        share = self.reinit_prob if reinit_prob is None else reinit_prob
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"ReplayBuffer.sample: reinit_prob must be in [0, 1], got {share}")
         out = self.init_samples(n, generator)
-        restart = torch.rand(n, generator=generator) < self.reinit_prob
+        restart = torch.rand(n, generator=generator) < share
         for c, store in enumerate(self.stores):
             rows = ~restart if labels is None else ~restart & (labels == c)
             count = int(rows.sum())

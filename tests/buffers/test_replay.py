@@ -26,6 +26,7 @@ def test_reinit_fraction_matches_reinit_prob():
     fresh = (x < 1.0).float().mean().item()
     assert abs(fresh - 0.2) < 0.01
     assert torch.all(x[x >= 1.0] == 5.0)
+    assert torch.all(buf.sample(1000, generator=gen(), reinit_prob=0.0) == 5.0)
 
 
 def test_fifo_replaces_the_oldest():
