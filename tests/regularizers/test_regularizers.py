@@ -72,3 +72,17 @@ def test_kl_term_flows_through_the_sampler_step_only():
     energy.zero_grad()
     energy(batch.x_neg - 0.5 * g).mean().backward()
     assert not torch.allclose(kl_grad, energy.head.weight.grad)
+
+
+def test_shrink_only_spectral_norm_caps_large_layers_and_keeps_small_ones():
+    energy = ConvEnergy()
+    with torch.no_grad():
+        energy.conv.weight.mul_(1e-6)
+        energy.body[1].weight.mul_(100.0)
+    before = torch.linalg.matrix_norm(energy.conv.weight.detach().flatten(1), ord=2)
+    ef.SpectralNorm(shrink_only=True).prepare(energy)
+    for _ in range(20):
+        energy(torch.rand(2, 1, 4, 4))
+    assert abs(torch.linalg.matrix_norm(energy.body[1].weight.detach(), ord=2).item() - 1.0) < 0.05
+    after = torch.linalg.matrix_norm(energy.conv.weight.detach().flatten(1), ord=2)
+    torch.testing.assert_close(after, before, rtol=1e-3, atol=0)
