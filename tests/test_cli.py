@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -109,7 +108,7 @@ def test_plugins_add_commands(register_plugin):
             @app.command()
             def hello(name: str = typer.Option("world", help="Who to greet.")) -> None:
                 """Say hello."""
-                click.echo(f"hello {name}")
+                typer.echo(f"hello {name}")
 
     register_plugin(Hello(), name="hello")
     assert invoke("hello", "--name", "ebm").stdout == "hello ebm\n"
