@@ -6,7 +6,7 @@ Each spec reads the image shape and classes from the built dataset (``ctx.data``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from attrs import field, frozen
 from attrs import validators as v
@@ -36,95 +36,98 @@ def _image_data(ctx: Any, kind: str, conditional: bool) -> tuple[tuple[int, ...]
     return data.sample_shape, (data.num_classes if conditional else None)
 
 
+def _width(default: int, help: str) -> Any:
+    return field(default=default, validator=_int, metadata={"help": help})
+
+
 @frozen(kw_only=True)
-class ResNet32Spec:
+class _ImageEnergySpec:
+    """Options every image energy shares; subclasses name their kind and build their network."""
+
+    kind: ClassVar[str]
+    conditional: bool = field(default=False, validator=v.instance_of(bool),
+                              metadata={"help": "condition on the dataset's labels or attribute vectors (y)"})
+    activation: str = field(default="swish", validator=v.in_(tuple(ACTIVATIONS)),
+                            metadata={"help": "activation: " + ", ".join(ACTIVATIONS)})
+
+    def build(self, ctx: Any) -> Energy:
+        shape, classes = _image_data(ctx, self.kind, self.conditional)
+        return self.network(shape, classes).to(ctx.device)
+
+    def network(self, shape: tuple[int, ...], classes: int | None) -> Energy:
+        raise NotImplementedError
+
+
+def _blocks(paper: str) -> Any:
+    return field(default=None, validator=v.optional(_int),
+                 metadata={"help": f"residual blocks per stage; none for the paper's {paper}"})
+
+
+@frozen(kw_only=True)
+class ResNet32Spec(_ImageEnergySpec):
     """IGEBM ResNet32 (CIFAR-10): widths f, 2f, 2f, 2 blocks per stage."""
 
-    filters: int = field(default=128, validator=_int, metadata={"help": "base width f (paper: 128)"})
-    blocks: int | None = field(default=None, validator=v.optional(_int),
-                               metadata={"help": "residual blocks per stage; none for the paper's 2"})
-    conditional: bool = field(default=False, validator=v.instance_of(bool),
-                              metadata={"help": "condition on the dataset's labels or attribute vectors (y)"})
-    activation: str = field(default="swish", validator=v.in_(tuple(ACTIVATIONS)),
-                            metadata={"help": "activation: " + ", ".join(ACTIVATIONS)})
+    kind = "resnet32"
+    filters: int = _width(128, "base width f (paper: 128)")
+    blocks: int | None = _blocks("2")
 
-    def build(self, ctx: Any) -> Energy:
-        shape, classes = _image_data(ctx, "resnet32", self.conditional)
+    def network(self, shape, classes):
         return resnet32(shape[0], filters=self.filters, blocks=self.blocks, num_classes=classes,
-                        activation=self.activation).to(ctx.device)
+                        activation=self.activation)
 
 
 @frozen(kw_only=True)
-class ResNet32LargeSpec:
+class ResNet32LargeSpec(_ImageEnergySpec):
     """IGEBM ResNet32Large (unconditional CIFAR-10): widths f, 2f, 4f (128-256-512), 3 blocks per stage."""
 
-    filters: int = field(default=128, validator=_int, metadata={"help": "base width f (paper: 128)"})
-    blocks: int | None = field(default=None, validator=v.optional(_int),
-                               metadata={"help": "residual blocks per stage; none for the paper's 3"})
-    conditional: bool = field(default=False, validator=v.instance_of(bool),
-                              metadata={"help": "condition on the dataset's labels or attribute vectors (y)"})
-    activation: str = field(default="swish", validator=v.in_(tuple(ACTIVATIONS)),
-                            metadata={"help": "activation: " + ", ".join(ACTIVATIONS)})
+    kind = "resnet32_large"
+    filters: int = _width(128, "base width f (paper: 128)")
+    blocks: int | None = _blocks("3")
 
-    def build(self, ctx: Any) -> Energy:
-        shape, classes = _image_data(ctx, "resnet32_large", self.conditional)
+    def network(self, shape, classes):
         return resnet32_large(shape[0], filters=self.filters, blocks=self.blocks, num_classes=classes,
-                              activation=self.activation).to(ctx.device)
+                              activation=self.activation)
 
 
 @frozen(kw_only=True)
-class ResNet32WiderSpec:
+class ResNet32WiderSpec(_ImageEnergySpec):
     """IGEBM ResNet32Wider (ImageNet 32x32): 128-channel stem, widths f, 2f, 4f, 3 blocks per stage."""
 
-    filters: int = field(default=196, validator=_int, metadata={"help": "base width f (paper: 196)"})
-    stem_filters: int = field(default=128, validator=_int, metadata={"help": "channels of the stem convolution"})
-    blocks: int | None = field(default=None, validator=v.optional(_int),
-                               metadata={"help": "residual blocks per stage; none for the paper's 3"})
-    conditional: bool = field(default=False, validator=v.instance_of(bool),
-                              metadata={"help": "condition on the dataset's labels or attribute vectors (y)"})
-    activation: str = field(default="swish", validator=v.in_(tuple(ACTIVATIONS)),
-                            metadata={"help": "activation: " + ", ".join(ACTIVATIONS)})
+    kind = "resnet32_wider"
+    filters: int = _width(196, "base width f (paper: 196)")
+    stem_filters: int = _width(128, "channels of the stem convolution")
+    blocks: int | None = _blocks("3")
 
-    def build(self, ctx: Any) -> Energy:
-        shape, classes = _image_data(ctx, "resnet32_wider", self.conditional)
+    def network(self, shape, classes):
         return resnet32_wider(shape[0], filters=self.filters, stem_filters=self.stem_filters, blocks=self.blocks,
-                              num_classes=classes, activation=self.activation).to(ctx.device)
+                              num_classes=classes, activation=self.activation)
 
 
 @frozen(kw_only=True)
-class ResNet128Spec:
+class ResNet128Spec(_ImageEnergySpec):
     """IGEBM ResNet128 (128x128 images, CelebA composition): widths f, 2f, 4f, 8f, 8f."""
 
-    filters: int = field(default=64, validator=_int, metadata={"help": "base width f (paper: 64)"})
-    stem_filters: int = field(default=64, validator=_int, metadata={"help": "channels of the stem convolution"})
-    blocks: int | None = field(default=None, validator=v.optional(_int),
-                               metadata={"help": "residual blocks per stage; none for the paper's 1,1,1,1,2"})
-    conditional: bool = field(default=False, validator=v.instance_of(bool),
-                              metadata={"help": "condition on the dataset's labels or attribute vectors (y)"})
-    activation: str = field(default="swish", validator=v.in_(tuple(ACTIVATIONS)),
-                            metadata={"help": "activation: " + ", ".join(ACTIVATIONS)})
+    kind = "resnet128"
+    filters: int = _width(64, "base width f (paper: 64)")
+    stem_filters: int = _width(64, "channels of the stem convolution")
+    blocks: int | None = _blocks("1,1,1,1,2")
 
-    def build(self, ctx: Any) -> Energy:
-        shape, classes = _image_data(ctx, "resnet128", self.conditional)
+    def network(self, shape, classes):
         return resnet128(shape[0], filters=self.filters, stem_filters=self.stem_filters, blocks=self.blocks,
-                         num_classes=classes, activation=self.activation).to(ctx.device)
+                         num_classes=classes, activation=self.activation)
 
 
 @frozen(kw_only=True)
-class MnistNetSpec:
+class MnistNetSpec(_ImageEnergySpec):
     """IGEBM's MNIST energy: a 3x3 stem, three 4x4 stride-2 convolutions, a dense layer and the head."""
 
-    filters: int = field(default=64, validator=_int, metadata={"help": "base width f (paper: 64)"})
-    stem_filters: int = field(default=64, validator=_int, metadata={"help": "channels of the stem convolution"})
-    conditional: bool = field(default=False, validator=v.instance_of(bool),
-                              metadata={"help": "condition on the dataset's labels or attribute vectors (y)"})
-    activation: str = field(default="swish", validator=v.in_(tuple(ACTIVATIONS)),
-                            metadata={"help": "activation: " + ", ".join(ACTIVATIONS)})
+    kind = "mnist_net"
+    filters: int = _width(64, "base width f (paper: 64)")
+    stem_filters: int = _width(64, "channels of the stem convolution")
 
-    def build(self, ctx: Any) -> Energy:
-        shape, classes = _image_data(ctx, "mnist_net", self.conditional)
+    def network(self, shape, classes):
         return MnistEnergy(shape, filters=self.filters, stem_filters=self.stem_filters, num_classes=classes,
-                           activation=self.activation).to(ctx.device)
+                           activation=self.activation)
 
 
 #: Registration table: name -> (spec, aliases).
