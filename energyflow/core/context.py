@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from energyflow.core.energy import Energy, check_context
-from energyflow.core.nodes import Node, _context_for
+from energyflow.core.nodes import UnaryNode, _context_for
 
 
 def _as_tensor(name: str, value: Any) -> torch.Tensor:
@@ -32,23 +32,15 @@ def broadcast_context(name: str, value: torch.Tensor, batch: int, device: torch.
     )
 
 
-class Conditioned(Node):
+class Conditioned(UnaryNode):
     """``energy.condition(**context)``: the energy with some context bound."""
 
     def __init__(self, child: Energy, context: dict[str, Any]):
         check_context(child, context)
-        super().__init__([child])
+        super().__init__(child)
         self.context_names = tuple(context)
         for name, value in context.items():
             self.register_buffer(f"ctx_{name}", _as_tensor(name, value), persistent=False)
-
-    @property
-    def child(self) -> Energy:
-        return self.terms[0]
-
-    @property
-    def samplable(self) -> bool:  # type: ignore[override]
-        return self.child.samplable
 
     def bound(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"ctx_{name}") for name in self.context_names}
@@ -69,7 +61,7 @@ class Conditioned(Node):
         return f"Cond({self.child!r}, {bound})"
 
 
-class Masked(Node):
+class Masked(UnaryNode):
     """``energy.mask(mask, observed)``: E(where(mask, observed, x)); masked positions are fixed.
 
     ``mask`` and ``observed`` are either per-sample shaped (``x.shape[1:]``) or batch shaped
@@ -77,7 +69,7 @@ class Masked(Node):
     """
 
     def __init__(self, child: Energy, mask: torch.Tensor, observed: torch.Tensor | None):
-        super().__init__([child])
+        super().__init__(child)
         mask = torch.as_tensor(mask)
         if mask.dtype != torch.bool:
             raise TypeError(f"mask: expected a bool tensor, got dtype {mask.dtype}")
@@ -93,14 +85,6 @@ class Masked(Node):
             ) from e
         self.register_buffer("mask_", mask, persistent=False)
         self.register_buffer("observed", observed, persistent=False)
-
-    @property
-    def child(self) -> Energy:
-        return self.terms[0]
-
-    @property
-    def samplable(self) -> bool:  # type: ignore[override]
-        return self.child.samplable
 
     def _check(self, x: torch.Tensor) -> None:
         for name, t in (("mask", self.mask_), ("observed", self.observed)):

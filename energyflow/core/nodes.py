@@ -47,6 +47,21 @@ class Node(Energy):
         return x
 
 
+class UnaryNode(Node):
+    """A node with one child; samplable exactly when its child is, unless it says otherwise."""
+
+    def __init__(self, child: Energy):
+        super().__init__([child])
+
+    @property
+    def child(self) -> Energy:
+        return self.terms[0]
+
+    @property
+    def samplable(self) -> bool:  # type: ignore[override]
+        return self.child.samplable
+
+
 def _context_for(child: Energy, context: dict[str, Any]) -> dict[str, Any]:
     accepted = child.accepted_context()
     if accepted is None:
@@ -74,16 +89,12 @@ class Sum(Node):
         return "Sum(" + ", ".join(repr(t) for t in self.terms) + ")"
 
 
-class Scaled(Node):
+class Scaled(UnaryNode):
     """E(x) = weight * E_child(x); ``a / T`` is ``Scaled(a, 1/T)``."""
 
     def __init__(self, child: Energy, weight: float):
-        super().__init__([child])
+        super().__init__(child)
         self.weight = float(weight)
-
-    @property
-    def child(self) -> Energy:
-        return self.terms[0]
 
     @property
     def samplable(self) -> bool:  # type: ignore[override]
@@ -139,21 +150,19 @@ def logical_or(*energies: Energy, temperature: float = 1.0) -> Energy:
     return Or(energies, temperature=temperature)
 
 
-class Not(Node):
+class Not(UnaryNode):
     """NOT of a concept: E(x) = -alpha * E_child(x). Only meaningful inside a sum (``a & ~b``)."""
 
-    samplable = False
+    @property
+    def samplable(self) -> bool:  # type: ignore[override]
+        return False
 
     def __init__(self, child: Energy, alpha: float = 1.0):
         alpha = float(alpha)
         if alpha <= 0:
             raise ValueError(f"negate: alpha must be > 0, got {alpha}")
-        super().__init__([child])
+        super().__init__(child)
         self.alpha = alpha
-
-    @property
-    def child(self) -> Energy:
-        return self.terms[0]
 
     def forward(self, x: torch.Tensor, **context: Any) -> torch.Tensor:
         return -self.alpha * self.child_values(x, context)[0]
