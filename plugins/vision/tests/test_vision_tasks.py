@@ -119,6 +119,19 @@ def test_inpaint_keeps_visible_pixels_exactly(pm, generated, tmp_path):
     assert (tmp_path / "inpaint.png").is_file() and not (tmp_path / "events.jsonl").exists()
 
 
+@pytest.mark.parametrize("init", ["mean", "buffer"])
+def test_inpaint_starts_where_asked(pm, generated, tmp_path, init):
+    checkpoint = generated[0] / "checkpoint.pt"
+    task = f'kind = "inpaint"\ncheckpoint = "{checkpoint}"\nnum_images = 6\nrounds = 1\ninit = "{init}"\n'
+    metrics = run_task(pm, tmp_path, task, conditional=True)
+    assert metrics["visible_max_change"] == 0.0
+    if init == "mean":  # the start is the baseline itself
+        assert metrics["mse_start"] == pytest.approx(metrics["mse_mean_fill"])
+    else:
+        assert metrics["mse_start"] != pytest.approx(metrics["mse_mean_fill"])
+        assert metrics["mse_start"] != pytest.approx(metrics["mse_noise_fill"])
+
+
 def test_masked_langevin_moves_only_hidden_pixels():
     torch.manual_seed(0)
     energy = resnet32(1, filters=4, blocks=1)
