@@ -132,6 +132,14 @@ def test_inpaint_starts_where_asked(pm, generated, tmp_path, init):
         assert metrics["mse_start"] != pytest.approx(metrics["mse_noise_fill"])
 
 
+@pytest.mark.parametrize("kind", ["inpaint", "denoise"])
+def test_label_free_restoration_of_a_conditional_model_is_refused(pm, generated, tmp_path, kind):
+    checkpoint = generated[0] / "checkpoint.pt"
+    task = f'kind = "{kind}"\ncheckpoint = "{checkpoint}"\nnum_images = 4\nrounds = 1\nuse_labels = false\n'
+    with pytest.raises(RunError, match=f"task {kind}: use_labels = false needs an unconditional energy"):
+        run_task(pm, tmp_path, task, conditional=True)
+
+
 def test_masked_langevin_moves_only_hidden_pixels():
     torch.manual_seed(0)
     energy = resnet32(1, filters=4, blocks=1)

@@ -27,6 +27,16 @@ def labels_field() -> Any:
                  metadata={"help": "condition a conditional model on each image's true label"})
 
 
+def restoration_labels(run: Any, labels: torch.Tensor | None, use_labels: bool, task: str) -> torch.Tensor | None:
+    """The labels to condition on: the images' own for a conditional model, ``None`` otherwise."""
+    if not run.conditional:
+        return None
+    if not use_labels:
+        raise RunError(f"task {task}: use_labels = false needs an unconditional energy, but this one is conditional "
+                       "(it needs y); set task.use_labels = true or energy.conditional = false")
+    return labels
+
+
 def require_images(run: Any, task: str) -> None:
     """A `RunError` unless the run's data are ``(C, H, W)`` images."""
     if run.data.kind != "image" or len(run.data.sample_shape) != 3:

@@ -22,6 +22,7 @@ from energyflow_vision.tasks.common import (
     checkpoint_field,
     labels_field,
     pick_test,
+    restoration_labels,
     psnr,
     require_images,
     sample_batched,
@@ -63,7 +64,7 @@ class DenoiseTask:
         require_images(run, "denoise")
         trainer = trained(run, self.checkpoint)
         clean, labels = pick_test(run, self.num_images)
-        labels = labels if run.conditional and self.use_labels else None
+        labels = restoration_labels(run, labels, self.use_labels, "denoise")
         corrupted, hit = salt_and_pepper(clean, self.fraction, self.low, self.high, generator=run.generator)
         denoised = sample_batched(run, trainer.sampling_energy, corrupted, labels, self.rounds * run.sampler.steps,
                                   batch_size=self.batch_size, description="denoise")

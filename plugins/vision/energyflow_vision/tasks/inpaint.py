@@ -27,6 +27,7 @@ from energyflow_vision.tasks.common import (
     checkpoint_field,
     labels_field,
     pick_test,
+    restoration_labels,
     require_images,
     sample_batched,
     train_metrics,
@@ -87,7 +88,7 @@ class InpaintTask:
         require_images(run, "inpaint")
         trainer = trained(run, self.checkpoint)
         truth, labels = pick_test(run, self.num_images)
-        labels = labels if run.conditional and self.use_labels else None
+        labels = restoration_labels(run, labels, self.use_labels, "inpaint")
         hidden = hidden_mask(self.region, run.data.sample_shape, truth.shape[0], box_fraction=self.box_fraction,
                              random_fraction=self.random_fraction, generator=run.generator)
         low, high = run.data.value_range
