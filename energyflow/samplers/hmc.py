@@ -7,9 +7,15 @@ from attrs import define, field
 
 from energyflow.core.energy import Energy
 from energyflow.samplers.base import (
-    ChainState, Sampler, optional_range, per_sample_sum, positive, positive_int, randn_like,
+    ChainState,
+    Sampler,
+    optional_range,
+    per_sample_sum,
+    positive,
+    positive_int,
+    randn_like,
 )
-from energyflow.samplers.mala import metropolis, outside, select
+from energyflow.samplers.mala import metropolis_step
 
 
 @define(kw_only=True)
@@ -33,12 +39,4 @@ class HMC(Sampler):
             current = ChainState(energy.constrain(current.x + eps * p)).evaluate(energy)
             p = p - (eps if i < self.leapfrog_steps - 1 else 0.5 * eps) * current.grad
         end_h = current.energy + 0.5 * per_sample_sum(p**2)
-        log_ratio = (start_h - end_h).nan_to_num(nan=-float("inf"))
-        log_ratio = log_ratio.masked_fill(outside(current.x, self.bounds), -float("inf"))
-        accept = metropolis(log_ratio, generator)
-        new = ChainState(
-            select(accept, current.x, state.x),
-            torch.where(accept, current.energy, state.energy),
-            select(accept, current.grad, state.grad),
-        )
-        return new, accept
+        return metropolis_step(state, current, start_h - end_h, self.bounds, generator)

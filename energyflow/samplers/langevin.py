@@ -9,7 +9,14 @@ import torch
 from attrs import define, field
 
 from energyflow.core.energy import Energy, energy_and_grad
-from energyflow.samplers.base import ChainState, Sampler, optional_range, positive, positive_int, randn_like
+from energyflow.samplers.base import (
+    ChainState,
+    Sampler,
+    optional_range,
+    positive,
+    positive_int,
+    randn_like,
+)
 
 
 def _noise(value: Any) -> float | str:

@@ -9,26 +9,38 @@ from attrs import define, field
 
 from energyflow.core.energy import Energy
 from energyflow.samplers.base import (
-    ChainState, Sampler, optional_range, per_sample_sum, positive, positive_int, rand, randn_like,
+    ChainState,
+    Sampler,
+    optional_range,
+    per_sample_sum,
+    positive,
+    positive_int,
+    rand,
+    randn_like,
 )
 
 
-def metropolis(log_ratio: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Accept each chain with probability min(1, exp(log_ratio))."""
-    log_u = torch.log(rand(log_ratio.shape[0], generator, log_ratio))
-    return log_u < log_ratio
+def metropolis_step(
+    state: ChainState, proposal: ChainState, log_ratio: torch.Tensor,
+    bounds: tuple[float, float] | None, generator: torch.Generator | None,
+) -> tuple[ChainState, torch.Tensor]:
+    """Accept each chain's proposal with probability min(1, exp(log_ratio)).
 
-
-def outside(x: torch.Tensor, bounds: tuple[float, float] | None) -> torch.Tensor:
-    """Per-chain flag: any coordinate outside ``bounds`` (the target is zero there)."""
-    if bounds is None:
-        return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-    return ((x < bounds[0]) | (x > bounds[1])).flatten(1).any(1)
-
-
-def select(accept: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
-    shape = (-1,) + (1,) * (new.dim() - 1)
-    return torch.where(accept.view(shape), new, old)
+    Proposals with a NaN ratio or outside ``bounds`` (where the target is zero) are rejected.
+    Returns the new state and the per-chain acceptance.
+    """
+    log_ratio = log_ratio.nan_to_num(nan=-math.inf)
+    if bounds is not None:
+        out = ((proposal.x < bounds[0]) | (proposal.x > bounds[1])).flatten(1).any(1)
+        log_ratio = log_ratio.masked_fill(out, -math.inf)
+    accept = torch.log(rand(log_ratio.shape[0], generator, log_ratio)) < log_ratio
+    rows = accept.view((-1,) + (1,) * (state.x.dim() - 1))
+    new = ChainState(
+        torch.where(rows, proposal.x, state.x),
+        torch.where(accept, proposal.energy, state.energy),
+        torch.where(rows, proposal.grad, state.grad),
+    )
+    return new, accept
 
 
 @define(kw_only=True)
@@ -48,12 +60,5 @@ class MALA(Sampler):
         proposal.evaluate(energy)
         forward = per_sample_sum((proposal.x - mean) ** 2) / (4 * h)
         backward = per_sample_sum((state.x - proposal.x + h * proposal.grad) ** 2) / (4 * h)
-        log_ratio = state.energy - proposal.energy + forward - backward
-        log_ratio = log_ratio.masked_fill(outside(proposal.x, self.bounds), -math.inf)
-        accept = metropolis(log_ratio, generator)
-        new = ChainState(
-            select(accept, proposal.x, state.x),
-            torch.where(accept, proposal.energy, state.energy),
-            select(accept, proposal.grad, state.grad),
-        )
-        return new, accept
+        return metropolis_step(state, proposal, state.energy - proposal.energy + forward - backward,
+                               self.bounds, generator)
