@@ -19,14 +19,39 @@ from energyflow.core import (
 from energyflow.data import TensorData
 from energyflow.hookspecs import hookimpl
 from energyflow.models import MLPEnergy
-from energyflow.regularizers import GradPenalty, KLTerm, L2Energy, Regularizer, SpectralNorm
+from energyflow.regularizers import (
+    GradPenalty,
+    KLTerm,
+    L2Energy,
+    Regularizer,
+    SpectralNorm,
+)
 from energyflow.samplers import HMC, MALA, Langevin, Sampler
 from energyflow.train import ContrastiveDivergence, TrainSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "HMC", "MALA", "ContrastiveDivergence", "Energy", "FunctionEnergy", "GaussianEnergy", "GradPenalty",
-    "KLTerm", "L2Energy", "Langevin", "MLPEnergy", "Regularizer", "ReplayBuffer", "Sampler", "SpectralNorm", "TensorData",
-    "TrainSpec", "__version__", "hookimpl", "energy_and_grad", "logical_or", "negate",
+    "HMC",
+    "MALA",
+    "ContrastiveDivergence",
+    "Energy",
+    "FunctionEnergy",
+    "GaussianEnergy",
+    "GradPenalty",
+    "KLTerm",
+    "L2Energy",
+    "Langevin",
+    "MLPEnergy",
+    "Regularizer",
+    "ReplayBuffer",
+    "Sampler",
+    "SpectralNorm",
+    "TensorData",
+    "TrainSpec",
+    "__version__",
+    "energy_and_grad",
+    "hookimpl",
+    "logical_or",
+    "negate",
 ]

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -64,7 +64,7 @@ def user_errors() -> Iterator[None]:
 def run(
     recipe: RecipeArgument,
     set_: SetOption = [],  # noqa: B006  typer reads the default
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", "-o",
         help="Run folder to write; default runs/<run.name>/ (run.name defaults to the recipe's file name).",
     )] = None,
@@ -121,7 +121,7 @@ def sample(
     num_samples: Annotated[int, typer.Option("--num-samples", "-n", help="Samples to draw.", min=2)] = 2000,
     chain_steps: Annotated[int, typer.Option("--chain-steps", help="Steps of the chains started from noise.",
                                              min=1)] = 500,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o",
+    out: Annotated[Path | None, typer.Option("--out", "-o",
                                                 help="Folder to write; default RUN_DIR/sample/.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no log lines.")] = False,
 ) -> None:
@@ -165,7 +165,7 @@ def list_plugins(
 def describe(
     kind: Annotated[str, typer.Argument(help="Component kind: energy, sampler, buffer, regularizer, dataset (or "
                                              "data), task; or run / train for those tables.", show_default=False)],
-    name: Annotated[Optional[str], typer.Argument(help="The registered name, e.g. langevin (plugin:name picks "
+    name: Annotated[str | None, typer.Argument(help="The registered name, e.g. langevin (plugin:name picks "
                                                        "one plugin's).", show_default=False)] = None,
 ) -> None:
     """Show a component's options: type, default and help, as a recipe table would set them."""

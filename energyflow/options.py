@@ -127,8 +127,7 @@ def _message(e: Exception, name: str = "", value: Any = None) -> str:
     if name:
         msg = re.sub(rf"^'?{re.escape(name)}'?:?\s+", "", msg)
         for tail in (f", got {value!r}", f": {value!r}", f" (got {value!r})", f", got {value}", f": {value}"):
-            if msg.endswith(tail):
-                msg = msg[: -len(tail)]
+            msg = msg.removesuffix(tail)
     return msg.rstrip(".")
 
 

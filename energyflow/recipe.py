@@ -21,7 +21,14 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import plugins
-from energyflow.options import RecipeError, build_spec, describe_value, format_toml, spec_options, toml_document
+from energyflow.options import (
+    RecipeError,
+    build_spec,
+    describe_value,
+    format_toml,
+    spec_options,
+    toml_document,
+)
 from energyflow.plugins import PluginError, Registration, suggest
 
 try:

@@ -250,7 +250,7 @@ class Run:
             raise RunError(f"checkpoint not found: {path}; train first with a training task (energyflow run RECIPE)")
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001  any unreadable file is the same user-facing problem
+        except Exception as e:
             raise RunError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
 
     def load_checkpoint(self, path: str | Path) -> Any:

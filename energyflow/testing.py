@@ -20,7 +20,12 @@ import pytest
 import torch
 
 from energyflow.core.energy import Energy, energy_and_grad
-from energyflow.plugins import PluginManager, get_plugin_manager, make_plugin_manager, use_plugin_manager
+from energyflow.plugins import (
+    PluginManager,
+    get_plugin_manager,
+    make_plugin_manager,
+    use_plugin_manager,
+)
 
 
 @contextlib.contextmanager

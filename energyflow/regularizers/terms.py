@@ -10,7 +10,7 @@ from torch.func import functional_call
 from energyflow.core.energy import energy_and_grad
 from energyflow.regularizers.base import CDBatch, Regularizer
 
-_weight = dict(converter=float, validator=v.ge(0.0))
+_weight = {"converter": float, "validator": v.ge(0.0)}
 
 
 @frozen(kw_only=True)
