@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -31,10 +32,7 @@ class Energy(nn.Module):
         """Context names this energy accepts; ``None`` means any name."""
         if self.context_keys is not None:
             return frozenset(self.context_keys)
-        params = list(inspect.signature(self.forward).parameters.values())[1:]
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-            return None
-        return frozenset(p.name for p in params)
+        return _forward_context(type(self).forward)
 
     def __call__(self, x: torch.Tensor, **context: Any) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -149,6 +147,18 @@ class Energy(nn.Module):
 
     def __repr__(self) -> str:
         return self.extra_label()
+
+
+@functools.lru_cache(maxsize=None)
+def _forward_context(forward: Any) -> frozenset[str] | None:
+    """Keyword names after ``x`` in a ``forward`` signature (``None`` if it takes ``**context``).
+
+    Cached per function: energies are called every sampler step, and inspecting is slow.
+    """
+    params = list(inspect.signature(forward).parameters.values())[2:]  # self, x
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return frozenset(p.name for p in params)
 
 
 def _is_number(value: Any) -> bool:
