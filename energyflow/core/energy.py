@@ -149,7 +149,7 @@ class Energy(nn.Module):
         return self.extra_label()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _forward_context(forward: Any) -> frozenset[str] | None:
     """Keyword names after ``x`` in a ``forward`` signature (``None`` if it takes ``**context``).
 
