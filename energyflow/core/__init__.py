@@ -1,11 +1,11 @@
-"""Energy and its algebra: sums, weights, temperatures, OR, NOT, conditioning and masking."""
+"""Energy and its algebra: sums, weights (temperatures, NOT), OR, conditioning and masking."""
 
 from energyflow.core.analytic import FunctionEnergy, GaussianEnergy
 from energyflow.core.context import Conditioned, Masked
 from energyflow.core.energy import Energy, energy_and_grad
-from energyflow.core.nodes import Not, Or, Scaled, Sum, logical_or, negate, scale
+from energyflow.core.nodes import Or, Scaled, Sum, logical_or, negate, scale
 
 __all__ = [
-    "Conditioned", "Energy", "FunctionEnergy", "GaussianEnergy", "Masked", "Not", "Or", "Scaled",
+    "Conditioned", "Energy", "FunctionEnergy", "GaussianEnergy", "Masked", "Or", "Scaled",
     "Sum", "energy_and_grad", "logical_or", "negate", "scale",
 ]

@@ -30,6 +30,9 @@ class GaussianEnergy(Energy):
         diff = x - self.mean.to(x.dtype)
         return 0.5 * torch.einsum("bi,ij,bj->b", diff, self.precision.to(x.dtype), diff)
 
+    def extra_repr(self) -> str:
+        return f"dim={self.mean.shape[0]}"
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact normalised log-density."""
         d = self.mean.shape[0]
@@ -49,5 +52,8 @@ class FunctionEnergy(Energy):
     def forward(self, x: torch.Tensor, **context: Any) -> torch.Tensor:
         return self.fn(x, **context)
 
-    def extra_label(self) -> str:
+    def formula_name(self) -> str:
         return self.label
+
+    def extra_repr(self) -> str:
+        return f"name={self.label}"

@@ -15,16 +15,20 @@ class Energy(nn.Module):
 
     Subclasses implement ``forward(x, **context)`` and return a tensor of shape ``(batch,)``;
     lower is more likely. Calling an energy checks the context keys and the output shape.
-    Energies combine with ``+``, ``*``, ``/``, ``&``, ``|`` and ``~`` into new energies; the
-    operands are never changed.
+    Energies combine with ``+``, ``-``, ``*``, ``/``, ``&``, ``|`` and ``~`` into new energies in
+    one normal form (see `energyflow.core.nodes`); the operands are never changed.
+
+    ``print(energy)`` is ``nn.Module``'s tree, so a network's own layers show; each algebra node
+    adds its words through ``extra_repr``. ``energy.formula()`` is the compact one-line form.
 
     Attributes:
         context_keys: names of the keyword context ``forward`` accepts (a class label ``y``, an
             attribute vector). ``None`` (the default) reads them off ``forward``'s signature.
+        samplable: ``False`` for energies with no normalisable density on their own; algebra
+            nodes compute it from their terms (a bare ``~b`` is not samplable).
     """
 
     context_keys: tuple[str, ...] | None = None
-    #: False for nodes that do not define a normalisable density on their own (a bare NOT).
     samplable: bool = True
 
     # ------------------------------------------------------------------ calling
@@ -60,13 +64,20 @@ class Energy(nn.Module):
         """
         return x
 
+    def clamps(self) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        """Every ``(mask, observed)`` pair this energy clamps, its own and its children's."""
+        return ()
+
+    # ------------------------------------------------------------------ samplability
+    def why_not_samplable(self) -> str | None:
+        """Why this energy has no density to sample from, or ``None`` when it has one."""
+        return None if self.samplable else f"{type(self).__name__} sets samplable = False"
+
     def check_samplable(self) -> None:
-        """Raise ``ValueError`` if this energy has no density to sample from."""
-        if not self.samplable:
-            raise ValueError(
-                f"cannot sample from {self!r}: a bare negation -E has no normalisable density; "
-                "combine it with a positive energy, e.g. a & ~b"
-            )
+        """Raise ``ValueError`` if this energy has no density to sample from, saying why."""
+        reason = self.why_not_samplable()
+        if reason is not None:
+            raise ValueError(f"cannot sample from {self.formula()}: {reason}")
 
     def _name(self) -> str:
         return type(self).__name__
@@ -85,6 +96,18 @@ class Energy(nn.Module):
         if isinstance(other, (int, float)) and other == 0:
             return self
         return NotImplemented
+
+    def __sub__(self, other: Any) -> Energy:
+        if isinstance(other, (int, float)) and other == 0:
+            return self
+        if not isinstance(other, Energy):
+            return NotImplemented
+        return self + (-other)
+
+    def __neg__(self) -> Energy:
+        from energyflow.core import nodes
+
+        return nodes.scale(self, -1.0)
 
     def __mul__(self, weight: Any) -> Energy:
         from energyflow.core import nodes
@@ -126,27 +149,31 @@ class Energy(nn.Module):
 
         A scalar or a one-row value (shape ``(1, ...)``) broadcasts over the batch; a value with
         ``batch`` rows is used as is. Pass one attribute vector as ``(1, A)``: a 1-D value is
-        read as one entry per sample.
+        read as one entry per sample. Nested conditions merge into one node; binding a bound
+        key again to a different value raises ``ValueError``. No context returns ``self``.
         """
-        from energyflow.core.context import Conditioned
+        from energyflow.core.context import conditioned
 
-        return Conditioned(self, context) if context else self
+        return conditioned(self, context)
 
-    def mask(self, mask: torch.Tensor | None, observed: torch.Tensor | None = None) -> Energy:
-        """Clamp the positions where ``mask`` is true to ``observed``; samplers move only the rest."""
-        from energyflow.core.context import Masked
+    def mask(self, mask: torch.Tensor, observed: torch.Tensor) -> Energy:
+        """Clamp the positions where ``mask`` is true to ``observed``; samplers move only the rest.
 
-        if mask is None:
-            return self
-        return Masked(self, mask, observed)
+        An all-false mask returns ``self``; nested masks merge into one node, and masks that
+        clamp a position to two different values raise ``ValueError``.
+        """
+        from energyflow.core.context import masked
+
+        return masked(self, mask, observed)
 
     # ------------------------------------------------------------------ printing
-    def extra_label(self) -> str:
-        """Short label used when this energy prints inside a tree; subclasses may override."""
+    def formula_name(self) -> str:
+        """This energy's name inside a `formula`; the class name unless a subclass says otherwise."""
         return type(self).__name__
 
-    def __repr__(self) -> str:
-        return self.extra_label()
+    def formula(self) -> str:
+        """The expression on one line, e.g. ``0.5*attr[y=1] - 0.5*attr[y=2]`` or ``(a | b)``."""
+        return self.formula_name()
 
 
 @functools.cache
@@ -176,7 +203,7 @@ def check_context(energy: Energy, context: dict[str, Any]) -> None:
     if unknown:
         accepts = ", ".join(sorted(accepted)) or "no context"
         raise TypeError(
-            f"{energy!r} got unexpected context {', '.join(repr(k) for k in unknown)}; "
+            f"{energy.formula()} got unexpected context {', '.join(repr(k) for k in unknown)}; "
             f"it accepts: {accepts}"
         )
 

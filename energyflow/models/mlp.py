@@ -89,19 +89,9 @@ class MLPEnergy(Energy):
             f"shape ({batch}, {self.num_classes}), got {y.dtype} of shape {tuple(y.shape)}"
         )
 
-    def extra_label(self) -> str:
+    def extra_repr(self) -> str:
         cond = f", num_classes={self.num_classes}" if self.num_classes is not None else ""
-        return f"MLPEnergy({self.in_features}->{'x'.join(map(str, self.hidden))}{cond})"
-
-
-def _to_tuple(value: Any) -> Any:
-    # TOML arrays arrive as lists; anything else is left for the validator to reject.
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _positive_int(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name}: every width must be a positive integer, got {value!r}")
+        return f"{self.in_features}->{'x'.join(map(str, self.hidden))}{cond}"
 
 
 @frozen(kw_only=True)
@@ -110,8 +100,8 @@ class MLPEnergySpec:
 
     hidden: tuple[int, ...] = field(
         default=(128, 128),
-        converter=_to_tuple,
-        validator=[v.instance_of(tuple), v.min_len(1), v.deep_iterable(_positive_int)],
+        converter=tuple,
+        validator=[v.min_len(1), v.deep_iterable(v.and_(v.instance_of(int), v.not_(v.instance_of(bool)), v.ge(1)))],
         metadata={"help": "Widths of the hidden SiLU layers, e.g. [128, 128]."},
     )
     conditional: bool = field(

@@ -86,6 +86,6 @@ class MnistEnergy(Energy):
         h = self.act(self.dense(rearrange(h, "b c h w -> b (c h w)")))
         return rearrange(self.head(h), "b 1 -> b")
 
-    def extra_label(self) -> str:
+    def extra_repr(self) -> str:
         cond = f", num_classes={self.num_classes}" if self.num_classes is not None else ""
-        return f"MnistEnergy({'x'.join(map(str, self.image_shape))}{cond})"
+        return f"{'x'.join(map(str, self.image_shape))}{cond}"

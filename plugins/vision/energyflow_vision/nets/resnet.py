@@ -91,9 +91,12 @@ class ResNetEnergy(Energy):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return rearrange(self.head(self.features(x, y)), "b 1 -> b")
 
-    def extra_label(self) -> str:
+    def formula_name(self) -> str:
+        return self.arch
+
+    def extra_repr(self) -> str:
         cond = f", num_classes={self.num_classes}" if self.num_classes is not None else ""
-        return f"{self.arch}({len(self.blocks)} blocks{cond})"
+        return f"{len(self.blocks)} blocks{cond}"
 
 
 def _plan(widths: Sequence[int], blocks: Sequence[int], override: int | None) -> list[tuple[int, int]]:
