@@ -1,22 +1,21 @@
 """The plugin manager: built-ins and entry points, loaded lazily, and the component registries.
 
-The manager is built on first use (never at import time): it registers the modules named in
-`DEFAULT_PLUGINS`, then every entry point of the ``energyflow`` group, once.
-``ENERGYFLOW_LOAD_PLUGINS=a,b`` loads only those entry points (an empty value loads none) and
-``ENERGYFLOW_DISABLE_PLUGINS=a,b`` blocks plugins by plugin or distribution name, built-ins
-included. Registries are read from the registration hooks each time they are asked for, so a
-plugin registered at runtime is seen at once.
+The manager is built on first use: the modules in `DEFAULT_PLUGINS`, then, once, the ``energyflow``
+entry points (pluggy's loader; ``ENERGYFLOW_LOAD_PLUGINS=a,b`` loads only those, ``=`` none;
+``ENERGYFLOW_DISABLE_PLUGINS=a,b`` blocks plugins or distributions, built-ins included). One that
+fails to load is recorded in ``pm.broken``. Each registry is built once per manager state by its
+registration hook, called through pluggy (wrappers, ``tryfirst`` and ``trylast`` apply).
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib
 import importlib.metadata
 import os
 import re
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -24,81 +23,83 @@ import pluggy
 from attrs import frozen
 
 from energyflow import hookspecs
+from energyflow.registry import (
+    KINDS,
+    PluginError,
+    Registrar,
+    Registration,
+    Registry,
+    UnknownComponentError,
+    suggest,
+)
 
 DEFAULT_PLUGINS: tuple[str, ...] = ("energyflow.builtins",)
 ENTRY_POINT_GROUP = "energyflow"
 LOAD_ENV = "ENERGYFLOW_LOAD_PLUGINS"
 DISABLE_ENV = "ENERGYFLOW_DISABLE_PLUGINS"
 
-#: component kind -> (registration hook, plural used in messages)
-KINDS: dict[str, tuple[str, str]] = {
-    "energy": ("register_energies", "energies"),
-    "sampler": ("register_samplers", "samplers"),
-    "buffer": ("register_buffers", "buffers"),
-    "regularizer": ("register_regularizers", "regularizers"),
-    "dataset": ("register_datasets", "datasets"),
-    "task": ("register_tasks", "tasks"),
-}
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-
-
-class PluginError(Exception):
-    """A plugin is broken or two plugins disagree; the message says which and how to fix it."""
-
-
-class UnknownComponentError(PluginError, LookupError):
-    """No registered component has the requested name."""
-
-
-@frozen
-class Registration:
-    """One ``register(name, factory, ...)`` call: a named factory of some kind, from some plugin."""
-
-    kind: str
-    name: str
-    factory: type
-    plugin: str
-    aliases: tuple[str, ...] = ()
-    description: str = ""
-
-    @property
-    def qualified_name(self) -> str:
-        """``plugin:name``, the form that picks this registration when a name is claimed twice."""
-        return f"{self.plugin}:{self.name}"
-
-    def names(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
-
-
 @frozen
 class PluginInfo:
-    """Where a plugin came from, for ``energyflow plugins``."""
+    """Where a plugin came from, for ``energyflow plugins``; ``error`` is set for a broken plugin."""
 
     name: str
     version: str
     origin: str
     distribution: str = ""
+    error: str = ""
 
 
 class PluginManager(pluggy.PluginManager):
-    """A pluggy manager for the ``energyflow`` project that remembers each plugin's origin."""
+    """The ``energyflow`` pluggy manager: plugin origins, broken entry points, registries cached per state."""
 
     def __init__(self) -> None:
         super().__init__(ENTRY_POINT_GROUP)
         self.add_hookspecs(hookspecs)
-        self.origins: dict[str, PluginInfo] = {}
+        self.broken: dict[str, PluginInfo] = {}  #: entry points that failed to load, by name
+        self._cache: dict[str, Any] = {}  # registries by kind, and "origins"; cleared on any change
+        self._shadowed: list[tuple[object, Any]] = []  # (plugin, dist) loaded past a disabled distribution
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
-        registered = super().register(plugin, name)
-        if registered is not None and registered not in self.origins:
-            version = str(getattr(plugin, "__version__", ""))
-            self.origins[registered] = PluginInfo(registered, version, "registered at runtime")
+        """Register ``plugin``; an unknown hook or a bad hook signature is a PluginError, and undone."""
+        self._cache.clear()
+        plugin_name = name or self.get_canonical_name(plugin)
+        try:
+            registered = super().register(plugin, name)
+        except pluggy.PluginValidationError as e:
+            self.unregister(name=plugin_name)
+            raise PluginError(f"plugin {plugin_name!r} has a bad hook: {' '.join(str(e).split())}") from e
+        unknown = [c.name for c in self.get_hookcallers(plugin) or () if not c.has_spec()
+                   and any(i.plugin is plugin and not i.optionalhook for i in c.get_hookimpls())]
+        if unknown:
+            self.unregister(name=plugin_name)
+            raise PluginError(f"plugin {plugin_name!r} implements an unknown hook {unknown[0]!r}"
+                              f"{suggest(unknown[0], hookspecs.hook_names())}")
         return registered
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
-        name = name or (self.get_name(plugin) if plugin is not None else None)
-        self.origins.pop(name, None)
+        self._cache.clear()
         return super().unregister(plugin, name)
+
+    @property
+    def origins(self) -> dict[str, PluginInfo]:
+        """Each registered plugin's version and origin: built-in, an entry point (pluggy's dist info), runtime."""
+        if "origins" not in self._cache:
+            from energyflow import __version__
+
+            dists = {self.get_name(p): d for p, d in [*self.list_plugin_distinfo(), *self._shadowed]}
+            self._cache["origins"] = origins = {}
+            for name, plugin in self.list_name_plugin():
+                if name in dists:
+                    origins[name] = _entry_point_info(name, dists[name])
+                elif name in DEFAULT_PLUGINS and plugin is sys.modules.get(name):
+                    origins[name] = PluginInfo(name, __version__, "built-in")
+                elif plugin is not None:  # None: blocked
+                    origins[name] = PluginInfo(name, str(getattr(plugin, "__version__", "")), "registered at runtime")
+        return dict(self._cache["origins"])
+
+    def find_broken(self, name: str) -> PluginInfo | None:
+        """The broken entry point with this plugin or distribution name, if any."""
+        return next((b for b in self.broken.values() if name == b.name or _normalize(name) == b.distribution), None)
 
 
 def make_plugin_manager(*, entry_points: bool = True) -> PluginManager:
@@ -106,54 +107,57 @@ def make_plugin_manager(*, entry_points: bool = True) -> PluginManager:
     pm = PluginManager()
     for name in _env_names(DISABLE_ENV) or ():
         pm.set_blocked(name)
-    from energyflow import __version__
-
     for module_name in DEFAULT_PLUGINS:
-        if pm.is_blocked(module_name):
-            continue
-        pm.register(importlib.import_module(module_name), name=module_name)
-        pm.origins[module_name] = PluginInfo(module_name, __version__, "built-in")
+        if not pm.is_blocked(module_name):
+            pm.register(importlib.import_module(module_name), name=module_name)
     if entry_points:
         load_entry_points(pm)
     return pm
 
 
 def load_entry_points(pm: PluginManager) -> None:
-    """Register every ``energyflow`` entry point allowed by the environment variables."""
+    """Register (with pluggy's loader) each entry point the environment allows; record those that fail.
+
+    Raises:
+        PluginError: two distributions, or a distribution and a registered plugin, claim one name.
+    """
     only = _env_names(LOAD_ENV)
+    wanted = None if only is None else only | {_normalize(n) for n in only}
     blocked = {_normalize(n) for n in _env_names(DISABLE_ENV) or ()}
+    providers: dict[str, dict[str, Any]] = {}  # entry-point name -> {distribution name: dist}, sys.path order
     for dist in importlib.metadata.distributions():
-        dist_name = _normalize(dist.metadata["Name"] or "")
-        for ep in dist.entry_points:
-            if ep.group != ENTRY_POINT_GROUP or pm.is_blocked(ep.name) or dist_name in blocked:
-                continue
-            if only is not None and not {ep.name, dist_name} & (only | {_normalize(n) for n in only}):
-                continue
-            known = pm.origins.get(ep.name)
-            if known is not None:
-                if known.distribution == dist_name:
-                    continue  # the same distribution found twice on sys.path
-                raise PluginError(
-                    f"two plugins are named {ep.name!r}: {known.origin} and entry point of "
-                    f"{dist_name} ({ep.value}); uninstall one or set {DISABLE_ENV}={dist_name}"
-                )
-            try:
-                plugin = ep.load()
-                pm.register(plugin, name=ep.name)
-            except Exception as e:
-                raise PluginError(
-                    f"plugin {ep.name!r} ({ep.value}, from {dist_name}) failed to load: "
-                    f"{type(e).__name__}: {e}; set {DISABLE_ENV}={ep.name} to skip it"
-                ) from e
-            version = dist.version or ""
-            pm.origins[ep.name] = PluginInfo(ep.name, version, f"entry point of {dist_name} ({ep.value})", dist_name)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as e:
-        hook = re.search(r"unknown hook '(\w+)'", str(e))
-        name = hook.group(1) if hook else "?"
-        raise PluginError(f"plugin {pm.get_name(e.plugin)!r} implements an unknown hook {name!r}"
-                          f"{suggest(name, hookspecs.hook_names())}") from e
+        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
+            providers.setdefault(ep.name, {}).setdefault(_normalize(dist.metadata["Name"] or ""), dist)
+    for name, found in providers.items():
+        allowed = {d: dist for d, dist in found.items() if d not in blocked and (wanted is None or {name, d} & wanted)}
+        known = pm.origins.get(name)
+        if not allowed or pm.is_blocked(name) or name in pm.broken or known and [known.distribution] == [*allowed]:
+            continue  # not wanted, or loaded by an earlier call
+        infos = [_entry_point_info(name, dist) for dist in allowed.values()]
+        if known is not None or len(infos) > 1:  # pluggy's loader would silently keep the first
+            first = known or infos[0]
+            raise PluginError(f"two plugins are named {name!r}: {first.origin} and {infos[-1].origin}; "
+                              f"uninstall one or set {DISABLE_ENV}={infos[-1].distribution}")
+        dist = next(iter(allowed.values()))
+        try:
+            if next(iter(found.values())) is dist:
+                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+            else:  # pluggy's loader would take the first distribution on sys.path, a disabled one
+                pm.register(plugin := _entry_point(dist, name).load(), name=name)
+                pm._shadowed.append((plugin, dist))
+        except Exception as e:  # noqa: BLE001  any failure in a plugin's module makes it broken, not us
+            error = " ".join((str(e) if isinstance(e, PluginError) else f"{type(e).__name__}: {e}").split())
+            pm.broken[name] = attrs.evolve(infos[0], error=error)
+
+
+def _entry_point(dist: Any, name: str) -> Any:
+    return next(iter(dist.entry_points.select(group=ENTRY_POINT_GROUP, name=name)))
+
+
+def _entry_point_info(name: str, dist: Any) -> PluginInfo:  # dist: a Distribution or pluggy's DistFacade
+    dist_name = _normalize(dist.metadata["Name"] or "")
+    origin = f"entry point of {dist_name} ({_entry_point(dist, name).value})"
+    return PluginInfo(name, dist.version or "", origin, dist_name)
 
 
 # --------------------------------------------------------------------------- the global manager
@@ -180,124 +184,44 @@ def use_plugin_manager(pm: PluginManager) -> Iterator[PluginManager]:
 
 
 # --------------------------------------------------------------------------- registries
-class Registry:
-    """All registrations of one kind, in plugin registration order."""
-
-    def __init__(self, kind: str, registrations: list[Registration]):
-        self.kind = kind
-        self.registrations = registrations
-
-    @property
-    def plural(self) -> str:
-        return KINDS[self.kind][1]
-
-    def __iter__(self) -> Iterator[Registration]:
-        return iter(self.registrations)
-
-    def __len__(self) -> int:
-        return len(self.registrations)
-
-    def names(self) -> list[str]:
-        """Every name and alias, sorted."""
-        return sorted({n for r in self.registrations for n in r.names()})
-
-    def resolve(self, name: str) -> Registration:
-        """The registration for ``name`` (``plugin:name`` picks among plugins).
-
-        Raises:
-            UnknownComponentError: nothing has that name; the message lists close matches.
-            PluginError: more than one plugin claims the name; the message names them all.
-        """
-        plugin, _, short = name.rpartition(":")
-        found = [r for r in self.registrations if short in r.names() and plugin in ("", r.plugin)]
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            owners = " and ".join(repr(r.plugin) for r in found)
-            picks = " or ".join(repr(r.qualified_name) for r in found)
-            raise PluginError(f"{self.kind} {short!r} is registered by both {owners}; write {picks}")
-        if plugin and any(short in r.names() for r in self.registrations):
-            owners = ", ".join(sorted(r.plugin for r in self.registrations if short in r.names()))
-            raise UnknownComponentError(
-                f"plugin {plugin!r} registers no {self.kind} {short!r} (it comes from {owners})"
-            )
-        raise UnknownComponentError(f"no {self.kind} named {name!r}{suggest(short, self.names())}")
-
-
-def suggest(name: str, choices: list[str]) -> str:
-    """``"; did you mean 'x'? (known: ...)"``, the tail of a not-found message."""
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"{hint} (known: {', '.join(choices) or 'none'})"
-
-
 def registry(kind: str, pm: PluginManager | None = None) -> Registry:
-    """Call every plugin's registration hook for ``kind`` and collect the results."""
+    """The registry of ``kind``, from its registration hook called through pluggy once per manager state."""
     if kind not in KINDS:
         raise UnknownComponentError(f"no component kind {kind!r}{suggest(kind, list(KINDS))}")
     pm = pm or get_plugin_manager()
-    caller = getattr(pm.hook, KINDS[kind][0])
-    registrations: list[Registration] = []
-    for impl in caller.get_hookimpls():  # in registration order (pluggy calls them in reverse)
-        register = _registrar(kind, impl.plugin_name, registrations)
+    if kind not in pm._cache:
+        caller = getattr(pm.hook, KINDS[kind][0])
+        register = Registrar(kind, caller.get_hookimpls())
         try:
-            impl.function(*[register] * len(impl.argnames))
+            caller(register=register)
         except PluginError:
             raise
         except Exception as e:
-            raise PluginError(
-                f"plugin {impl.plugin_name!r} failed in {KINDS[kind][0]}: {type(e).__name__}: {e}"
-            ) from e
-    return Registry(kind, registrations)
-
-
-def _registrar(kind: str, plugin: str, into: list[Registration]) -> Callable[..., None]:
-    def register(
-        name: str, factory: type, *, aliases: tuple[str, ...] = (), description: str | None = None
-    ) -> None:
-        aliases = (aliases,) if isinstance(aliases, str) else tuple(aliases)
-        for n in (name, *aliases):
-            if not isinstance(n, str) or not _NAME.match(n):
-                raise PluginError(
-                    f"plugin {plugin!r} registers {kind} {n!r}: names use letters, digits, '_', '-' and '.'"
-                )
-        if not (isinstance(factory, type) and attrs.has(factory)):
-            raise PluginError(
-                f"plugin {plugin!r} registers {kind} {name!r} with {factory!r}: the factory must be "
-                "an attrs class (@frozen(kw_only=True)) so recipes can validate its options"
-            )
-        taken = {n for r in into if r.plugin == plugin for n in r.names()}
-        clash = sorted(taken.intersection((name, *aliases)))
-        if clash or len(set(aliases) | {name}) != len(aliases) + 1:
-            raise PluginError(f"plugin {plugin!r} registers {kind} {(clash or [name])[0]!r} twice")
-        doc = (factory.__doc__ or "").strip().splitlines()
-        into.append(Registration(kind, name, factory, plugin, aliases, description or (doc[0] if doc else "")))
-
-    return register
+            raise PluginError(f"plugin {register.culprit(e.__traceback__)!r} failed in {KINDS[kind][0]}: "
+                              f"{type(e).__name__}: {e}") from e
+        finally:
+            register.closed = True
+        order = {name: i for i, (name, _) in enumerate(pm.list_name_plugin())}  # registration order
+        pm._cache[kind] = Registry(kind, sorted(register.registrations, key=lambda r: order.get(r.plugin, -1)))
+    return pm._cache[kind]
 
 
 def plugin_infos(pm: PluginManager | None = None) -> list[tuple[PluginInfo, list[Registration], list[str]]]:
-    """Each plugin with what it registers and the other hooks it implements."""
+    """Each plugin with what it registers and the other hooks it implements; broken ones last."""
     pm = pm or get_plugin_manager()
     registrations = [r for kind in KINDS for r in registry(kind, pm)]
     registration_hooks = {hook for hook, _ in KINDS.values()}
     rows = []
-    for name, plugin in pm.list_name_plugin():
-        if plugin is None:  # blocked
-            continue
-        info = pm.origins.get(name) or PluginInfo(name, "", "registered at runtime")
-        hooks = sorted(
-            c.name for c in pm.get_hookcallers(plugin) or () if c.name not in registration_hooks
-        )
+    for name, info in pm.origins.items():
+        callers = pm.get_hookcallers(pm.get_plugin(name)) or ()
+        hooks = sorted(c.name for c in callers if c.name not in registration_hooks)
         rows.append((info, [r for r in registrations if r.plugin == name], hooks))
-    return rows
+    return rows + [(info, [], []) for info in pm.broken.values()]
 
 
 def _env_names(variable: str) -> set[str] | None:
     value = os.environ.get(variable)
-    if value is None:
-        return None
-    return {n.strip() for n in value.split(",") if n.strip()}
+    return None if value is None else {n.strip() for n in value.split(",") if n.strip()}
 
 
 def _normalize(name: str) -> str:

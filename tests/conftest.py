@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -63,3 +68,39 @@ def tiny_recipe(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY_RECIPE)
     return path
+
+
+@pytest.fixture(scope="session")
+def pip_install_target():
+    """``pip_install_target(src, site)``: pip-install the project in ``src`` into ``site`` and put it on sys.path."""
+
+    def install(src: Path, site: Path) -> None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                        "--no-index", "--target", str(site), str(src)],
+                       check=True, capture_output=True, env={**os.environ, "PIP_NO_INPUT": "1"})
+        if str(site) not in sys.path:
+            sys.path.insert(0, str(site))
+        importlib.invalidate_caches()
+
+    return install
+
+
+@pytest.fixture
+def fake_distribution(monkeypatch):
+    """``fake_distribution(site, dist, entry_points, modules)``: a dist-info folder (and modules) on sys.path."""
+    created = []
+
+    def make(site: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str] | None = None) -> None:
+        info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(
+            "[energyflow]\n" + "".join(f"{name} = {value}\n" for name, value in entry_points.items()))
+        for module, source in (modules or {}).items():
+            (site / f"{module}.py").write_text(textwrap.dedent(source))
+            created.append(module)
+        monkeypatch.syspath_prepend(str(site))
+
+    yield make
+    for module in created:
+        sys.modules.pop(module, None)

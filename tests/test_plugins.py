@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
+import attrs
 import pytest
 import torch
-from attrs import define
+from attrs import define, frozen
 from typer.testing import CliRunner
 
 import energyflow
@@ -86,6 +87,14 @@ def test_two_plugins_claiming_a_name_is_an_error_naming_both(plugin_manager, reg
     assert registry.resolve("sgld").factory is Langevin  # only the alias is unambiguous
 
 
+@frozen(kw_only=True)
+class EchoSpec:
+    """A spec whose component is itself."""
+
+    def build(self, ctx):
+        return self
+
+
 def test_registration_mistakes_are_errors(plugin_manager):
     class Twice:
         @hookimpl
@@ -93,21 +102,63 @@ def test_registration_mistakes_are_errors(plugin_manager):
             register("twice", OtherLangevin)
             register("twice", OtherLangevin)
 
-    class NotAttrs:
+    class NotAClass:
         @hookimpl
         def register_samplers(self, register):
-            register("plain", object)
+            register("plain", EchoSpec())
+
+    @define
+    class NoBuild:
+        steps: int = 1
+
+    class WithoutBuild:
+        @hookimpl
+        def register_samplers(self, register):
+            register("nobuild", NoBuild)
 
     class BadName:
         @hookimpl
         def register_samplers(self, register):
             register("a:b", OtherLangevin)
 
-    for plugin, message in [(Twice(), "registers sampler 'twice' twice"),
-                            (NotAttrs(), "the factory must be an attrs class"),
+    fix = r"the factory must be a spec class \(attrs, dataclass or typed __init__\) with build\(ctx\)"
+    for plugin, message in [(Twice(), "^plugin 'bad' registers sampler 'twice' twice$"),
+                            (NotAClass(), f"^plugin 'bad' registers sampler 'plain' with EchoSpec\\(\\): {fix}$"),
+                            (WithoutBuild(), f"^plugin 'bad' registers sampler 'nobuild' with <class .*NoBuild'>: {fix}$"),
                             (BadName(), "names use letters, digits")]:
         with inline_plugin(plugin, name="bad"), pytest.raises(PluginError, match=message):
             plugins.registry("sampler")
+
+
+def test_dataclass_and_typed_init_specs_with_build_are_factories(register_plugin):
+    @dataclass
+    class DataSpec:
+        """A dataclass spec."""
+
+        steps: int = 3
+
+        def build(self, ctx):
+            return self
+
+    class PlainSpec:
+        """A plain spec."""
+
+        def __init__(self, steps: int = 3) -> None:
+            self.steps = steps
+
+        def build(self, ctx):
+            return self
+
+    class Specs:
+        @hookimpl
+        def register_samplers(self, register):
+            register("data_spec", DataSpec)
+            register("plain_spec", PlainSpec)
+
+    register_plugin(Specs(), name="specs")
+    registry = plugins.registry("sampler")
+    assert registry.resolve("data_spec").factory is DataSpec
+    assert registry.resolve("plain_spec").description == "A plain spec."
 
 
 def test_a_misspelt_hook_is_an_error_with_a_suggestion(plugin_manager):
@@ -116,18 +167,165 @@ def test_a_misspelt_hook_is_an_error_with_a_suggestion(plugin_manager):
         def register_sampler(self, register):
             pass
 
-    with inline_plugin(Typo(), name="typo"), pytest.raises(PluginError) as info:
-        plugins.load_entry_points(plugin_manager)
+    with pytest.raises(PluginError) as info:
+        plugin_manager.register(Typo(), name="typo")
     assert str(info.value).startswith(
         "plugin 'typo' implements an unknown hook 'register_sampler'; did you mean 'register_samplers'"
     )
+    assert plugin_manager.get_plugin("typo") is None  # the failed registration is undone
+    assert plugin_manager.hook.register_sampler.get_hookimpls() == []
+    plugin_manager.check_pending()
+
+    class ExtraArgument:
+        @hookimpl
+        def register_samplers(self, register, device):
+            pass
+
+    with pytest.raises(PluginError, match="^plugin 'extra' has a bad hook: .*'device'"):
+        plugin_manager.register(ExtraArgument(), name="extra")
+    assert plugin_manager.get_plugin("extra") is None
+    assert len(plugin_manager.hook.register_samplers.get_hookimpls()) == 1  # the built-ins' only
+
+
+# --------------------------------------------------------------------------- hooks called through pluggy
+def test_a_wrapper_sees_the_registration_call_and_can_add_and_modify(register_plugin):
+    calls = []
+
+    class Plain:
+        @hookimpl
+        def register_samplers(self, register):
+            calls.append("plain")
+            register("plain_echo", EchoSpec)
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def register_samplers(self, register):
+            calls.append("before")
+            register("wrapped_echo", EchoSpec)
+            result = yield
+            calls.append("after")
+            for i, r in enumerate(register.registrations):
+                if r.name == "plain_echo":
+                    register.registrations[i] = attrs.evolve(r, aliases=("echo",), description="edited")
+            return result
+
+    register_plugin(Wrapper(), name="wrapper")
+    register_plugin(Plain(), name="plain")
+    registry = plugins.registry("sampler")
+    assert calls == ["before", "plain", "after"]
+    assert registry.resolve("wrapped_echo").plugin == "wrapper"
+    edited = registry.resolve("echo")
+    assert (edited.name, edited.plugin, edited.description) == ("plain_echo", "plain", "edited")
+
+
+def test_tryfirst_and_trylast_order_the_calls_and_the_listing_keeps_registration_order(register_plugin):
+    calls = []
+
+    def plugin(label, **opts):
+        class Plugin:
+            @hookimpl(**opts)
+            def register_samplers(self, register):
+                calls.append(label)
+                register(f"{label}_echo", EchoSpec)
+        return Plugin()
+
+    register_plugin(plugin("last", trylast=True), name="last")
+    register_plugin(plugin("first", tryfirst=True), name="first")
+    register_plugin(plugin("plain"), name="plain")
+    registry = plugins.registry("sampler")
+    assert calls == ["first", "plain", "last"]
+    assert [r.plugin for r in registry][-3:] == ["last", "first", "plain"]
+    assert next(iter(registry)).plugin == "energyflow.builtins"
+
+
+def _register_via_helper(register, name):
+    register(name, EchoSpec)
+
+
+def test_registrations_are_credited_to_the_plugin_whose_hook_made_them(register_plugin):
+    class Helper:
+        def __init__(self, name):
+            self.name = name
+
+        @hookimpl
+        def register_samplers(self, register):
+            _register_via_helper(register, self.name)
+
+    register_plugin(Helper("one"), name="helper_one")
+    register_plugin(Helper("two"), name="helper_two")  # the same hook function, two plugins
+    registry = plugins.registry("sampler")
+    assert registry.resolve("one").plugin == "helper_one"
+    assert registry.resolve("two").plugin == "helper_two"
+
+
+def test_register_outside_the_hook_is_an_error(register_plugin):
+    kept = []
+
+    class Keeper:
+        @hookimpl
+        def register_samplers(self, register):
+            kept.append(register)
+
+    register_plugin(Keeper(), name="keeper")
+    plugins.registry("sampler")
+    with pytest.raises(PluginError, match="called outside a register_samplers hook"):
+        kept[0]("late", EchoSpec)
+
+
+def test_an_error_in_a_hook_names_the_plugin_and_the_hook(register_plugin):
+    def fail():
+        raise ValueError("no samplers today")
+
+    class Failing:
+        @hookimpl
+        def register_samplers(self, register):
+            fail()
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def register_samplers(self):
+            return (yield)
+
+    register_plugin(Failing(), name="failing")
+    register_plugin(Wrapper(), name="wrapper")
+    with pytest.raises(PluginError) as info:
+        plugins.registry("sampler")
+    assert str(info.value) == "plugin 'failing' failed in register_samplers: ValueError: no samplers today"
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_a_registry_is_built_once_per_plugin_manager_state(plugin_manager):
+    calls = []
+
+    class Counting:
+        @hookimpl
+        def register_samplers(self, register):
+            calls.append(1)
+
+    class Other:
+        @hookimpl
+        def register_samplers(self, register):
+            register("other_echo", EchoSpec)
+
+    plugin_manager.register(Counting(), name="counting")
+    first = plugins.registry("sampler")
+    assert plugins.registry("sampler") is first
+    plugins.plugin_infos()
+    assert len(calls) == 1
+    with inline_plugin(Other(), name="other"):
+        assert "other_echo" in plugins.registry("sampler").names()  # seen at once
+        assert len(calls) == 2
+    assert "other_echo" not in plugins.registry("sampler").names()
+    assert len(calls) == 3
+    plugin_manager.set_blocked("counting")
+    plugins.registry("sampler")
+    assert len(calls) == 3
 
 
 def test_inline_plugin_is_unregistered_afterwards(plugin_manager):
-    with pytest.raises(RuntimeError):
-        with inline_plugin(ClashingPlugin(), name="clasher"):
-            assert "clasher" in plugin_manager.origins
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), inline_plugin(ClashingPlugin(), name="clasher"):
+        assert "clasher" in plugin_manager.origins
+        raise RuntimeError("boom")
     assert plugin_manager.get_plugin("clasher") is None
     assert plugins.registry("sampler").resolve("langevin").factory is Langevin
 
@@ -202,18 +400,12 @@ py-modules = ["ef_jumpy_plugin"]
 
 
 @pytest.fixture(scope="module")
-def installed_plugin(tmp_path_factory):
+def installed_plugin(tmp_path_factory, pip_install_target):
     """pip-install a throwaway distribution with an ``energyflow`` entry point into a --target dir."""
     src, site = tmp_path_factory.mktemp("jumpy-src"), tmp_path_factory.mktemp("jumpy-site")
     (src / "pyproject.toml").write_text(PYPROJECT)
     (src / "ef_jumpy_plugin.py").write_text(textwrap.dedent(PLUGIN_SOURCE))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(site), str(src)],
-        check=True, capture_output=True, env={**os.environ, "PIP_NO_INPUT": "1"},
-    )
-    sys.path.insert(0, str(site))
-    importlib.invalidate_caches()
+    pip_install_target(src, site)
     try:
         yield site
     finally:
@@ -263,16 +455,86 @@ def test_cli_subprocess_lists_the_installed_plugin(installed_plugin):
     assert "jumpy" in {r["name"] for r in json.loads(out)}
 
 
-def test_broken_entry_point_names_the_plugin_and_the_fix(tmp_path, monkeypatch):
-    dist = tmp_path / "energyflow_broken-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: energyflow-broken\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[energyflow]\nbroken = ef_no_such_module\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv(plugins.LOAD_ENV, "broken")
+ECHO_PLUGIN = """
+import energyflow
+
+class Echo:
+    \"\"\"Echo from {name}.\"\"\"
+
+    def build(self, ctx):
+        return self
+
+@energyflow.hookimpl
+def register_samplers(register):
+    register("{name}_echo", Echo)
+"""
+
+
+def test_a_plugin_that_fails_to_load_is_listed_as_broken(tmp_path, monkeypatch, fake_distribution):
+    fake_distribution(tmp_path, "energyflow-broken", {"broken": "ef_no_such_module"})
+    fake_distribution(tmp_path, "energyflow-raising", {"raising": "ef_raising_plugin"},
+                      {"ef_raising_plugin": "raise RuntimeError('boom at import')"})
+    fake_distribution(tmp_path, "energyflow-typo", {"typo": "ef_typo_plugin"}, {"ef_typo_plugin": """
+        import energyflow
+
+        @energyflow.hookimpl
+        def register_sampler(register):
+            pass
+        """})
+    fake_distribution(tmp_path, "energyflow-fine", {"fine": "ef_fine_plugin"},
+                      {"ef_fine_plugin": ECHO_PLUGIN.format(name="fine")})
+    monkeypatch.setenv(plugins.LOAD_ENV, "broken,raising,typo,fine")
+    with fresh_plugin_manager(entry_points=True) as pm:
+        assert pm.broken["broken"] == plugins.PluginInfo(
+            "broken", "1.0", "entry point of energyflow-broken (ef_no_such_module)", "energyflow-broken",
+            "ModuleNotFoundError: No module named 'ef_no_such_module'")
+        assert pm.broken["raising"].error == "RuntimeError: boom at import"
+        assert pm.broken["typo"].error.startswith(
+            "plugin 'typo' implements an unknown hook 'register_sampler'; did you mean 'register_samplers'")
+        assert set(pm.broken) == {"broken", "raising", "typo"}
+        assert pm.get_plugin("typo") is None and "typo" not in pm.origins
+        assert pm.find_broken("energyflow-raising") is pm.broken["raising"]
+        assert pm.find_broken("fine") is None
+        assert plugins.registry("sampler").resolve("fine_echo").plugin == "fine"
+
+        rows = {info.name: (info, regs) for info, regs, _ in plugins.plugin_infos()}
+        assert rows["raising"] == (pm.broken["raising"], [])
+        assert rows["fine"][0].error == "" and [r.name for r in rows["fine"][1]] == ["fine_echo"]
+
+        result = CliRunner().invoke(make_app(), ["plugins", "--json"])
+        assert result.exit_code == 0, result.output
+        records = {r["name"]: r for r in json.loads(result.stdout)}
+        assert records["broken"]["error"] == "ModuleNotFoundError: No module named 'ef_no_such_module'"
+        assert records["broken"]["origin"] == "entry point of energyflow-broken (ef_no_such_module)"
+        assert records["fine"]["error"] is None and records["fine"]["registers"] == {"sampler": ["fine_echo"]}
+        table = CliRunner().invoke(make_app(), ["plugins"], env={"COLUMNS": "300"})
+        assert table.exit_code == 0
+        assert "broken: RuntimeError: boom at import" in table.stdout
+
+
+def test_two_distributions_with_one_entry_point_name_clash(tmp_path, monkeypatch, fake_distribution):
+    first, second = tmp_path / "a", tmp_path / "b"
+    fake_distribution(second, "energyflow-dup-b", {"dup": "ef_dup_b"}, {"ef_dup_b": ECHO_PLUGIN.format(name="b")})
+    fake_distribution(first, "energyflow-dup-a", {"dup": "ef_dup_a"}, {"ef_dup_a": ECHO_PLUGIN.format(name="a")})
+    monkeypatch.setenv(plugins.LOAD_ENV, "dup")
     with pytest.raises(PluginError) as info:
         plugins.make_plugin_manager()
     assert str(info.value) == (
-        "plugin 'broken' (ef_no_such_module, from energyflow-broken) failed to load: ModuleNotFoundError: "
-        "No module named 'ef_no_such_module'; set ENERGYFLOW_DISABLE_PLUGINS=broken to skip it"
+        "two plugins are named 'dup': entry point of energyflow-dup-a (ef_dup_a) and entry point of "
+        "energyflow-dup-b (ef_dup_b); uninstall one or set ENERGYFLOW_DISABLE_PLUGINS=energyflow-dup-b"
     )
+    for kept, dropped in [("a", "b"), ("b", "a")]:  # either fix works, also past pluggy's first-found pick
+        monkeypatch.setenv(plugins.DISABLE_ENV, f"energyflow-dup-{dropped}")
+        with fresh_plugin_manager(entry_points=True) as pm:
+            assert pm.origins["dup"].distribution == f"energyflow-dup-{kept}"
+            names = plugins.registry("sampler").names()
+            assert f"{kept}_echo" in names and f"{dropped}_echo" not in names
+
+
+def test_an_entry_point_named_like_a_loaded_plugin_is_a_clash(tmp_path, monkeypatch, fake_distribution):
+    fake_distribution(tmp_path, "energyflow-shadow", {"energyflow.builtins": "ef_shadow"},
+                      {"ef_shadow": ECHO_PLUGIN.format(name="shadow")})
+    monkeypatch.setenv(plugins.LOAD_ENV, "energyflow-shadow")
+    with pytest.raises(PluginError, match=r"^two plugins are named 'energyflow.builtins': built-in and entry point "
+                                          r"of energyflow-shadow \(ef_shadow\); .*=energyflow-shadow$"):
+        plugins.make_plugin_manager()
