@@ -26,7 +26,8 @@ from energyflow.regularizers import (
     Regularizer,
     SpectralNorm,
 )
-from energyflow.samplers import HMC, MALA, Langevin, Sampler
+from energyflow.samplers import HMC, MALA, Langevin, Sampler, SampleResult
+from energyflow.tasks import Task, TaskContext
 from energyflow.train import ContrastiveDivergence, TrainSpec
 
 __version__ = "0.1.0"
@@ -45,8 +46,11 @@ __all__ = [
     "MLPEnergy",
     "Regularizer",
     "ReplayBuffer",
+    "SampleResult",
     "Sampler",
     "SpectralNorm",
+    "Task",
+    "TaskContext",
     "TensorData",
     "TrainSpec",
     "__version__",

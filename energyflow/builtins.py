@@ -50,7 +50,8 @@ def register_datasets(register: Register) -> None:
 
 @hookimpl
 def register_tasks(register: Register) -> None:
-    from energyflow.tasks import GenerateTask, SampleTask
+    from energyflow.tasks.generate import GenerateTask
+    from energyflow.tasks.sample import SampleTask
 
     register("generate", GenerateTask)
     register("sample", SampleTask)

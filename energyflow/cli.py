@@ -19,9 +19,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from energyflow import __version__, plugins
-from energyflow.options import format_toml, options_of
 from energyflow.plugins import PluginError, suggest
 from energyflow.recipe import RecipeError, RunSpec, load_recipe
+from energyflow.specs import options_of
+from energyflow.tomlio import format_toml
 
 KIND_NAMES = {
     **{k: k for k in plugins.KINDS}, **{plural: k for k, (_, plural) in plugins.KINDS.items()}, "data": "dataset",
@@ -139,13 +140,13 @@ def sample(
 def list_plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List installed plugins with their version, origin and what they register."""
+    """List installed plugins with their version, origin and what they register (or why they are broken)."""
     with user_errors():
         rows = plugins.plugin_infos()
     records = [
         {"name": info.name, "version": info.version, "origin": info.origin, "hooks": hooks,
          "registers": {kind: [r.name for r in regs if r.kind == kind] for kind in plugins.KINDS
-                       if any(r.kind == kind for r in regs)}}
+                       if any(r.kind == kind for r in regs)}, "error": info.error or None}
         for info, regs, hooks in rows
     ]
     if as_json:
@@ -157,7 +158,7 @@ def list_plugins(
             f"{kind}: " + ", ".join(r.name + (f" ({', '.join(r.aliases)})" if r.aliases else "")
                                     for r in regs if r.kind == kind)
             for kind in plugins.KINDS if any(r.kind == kind for r in regs)
-        )
+        ) if not info.error else f"broken: {info.error}"
         table.add_row(*map(escape, (info.name, info.version, info.origin, registers, ", ".join(hooks))))
     _console().print(table)
 
@@ -185,7 +186,7 @@ def describe(
             factory, title = r.factory, f"{r.kind} {r.name!r}{aliases} from {r.plugin}: {r.description}"
     table = Table("option", "type", "default", "help", title=escape(title), title_justify="left")
     for option in options_of(factory):
-        table.add_row(*map(escape, (option.name, option.type, option.default, option.help)))
+        table.add_row(*map(escape, option.row()))
     _console().print(table)
 
 

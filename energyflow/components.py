@@ -1,9 +1,9 @@
-"""What a registered component is, and the context a recipe's components are built in.
+"""The context a recipe's components are built in, and the one way a spec becomes a component.
 
-A component registered for recipes is an attrs class whose fields are the recipe table's keys.
-Instantiating it validates the options. If the instance has ``build(ctx)``, the run calls it
-with a `BuildContext` and uses the result (an energy network needs the data's shape); otherwise
-the instance itself is the component (a sampler, a regularizer).
+Every registered factory is a spec: an attrs class, a dataclass, or a plain class with a typed
+``__init__``, whose options are the recipe table's keys. Its ``build(ctx)`` returns the
+component; samplers and regularizers that are their own spec return themselves (resolving
+options such as ``clamp = "data"`` from ``ctx``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ class BuildContext:
     out_dir: Any = None
 
 
-def build(component: Any, ctx: BuildContext) -> Any:
-    """The live object for a validated component spec."""
-    builder = getattr(component, "build", None)
-    return builder(ctx) if callable(builder) else component
+def build(spec: Any, ctx: BuildContext) -> Any:
+    """The live component for a validated spec: ``spec.build(ctx)``."""
+    return spec.build(ctx)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import typer
 
     from energyflow.run import Run
+    from energyflow.tasks.context import TaskContext  # noqa: F401  named in docstrings
 
 hookspec = pluggy.HookspecMarker("energyflow")
 hookimpl = pluggy.HookimplMarker("energyflow")
@@ -37,9 +38,10 @@ class Register(Protocol):
 
         Args:
             name: the name a recipe's ``kind`` key uses; letters, digits, ``_``, ``-`` and ``.``.
-            factory: an attrs class (``@frozen(kw_only=True)``) whose fields are the recipe
-                table's keys, each with ``metadata={"help": ...}``. If its instances have
-                ``build(ctx)``, the run uses what that returns.
+            factory: a spec class whose options are the recipe table's keys: an attrs class
+                (help in ``metadata={"help": ...}``), a dataclass, or a plain class with a typed
+                ``__init__`` (help from the docstring's ``Args:`` section). Its ``build(ctx)``
+                (``ctx`` an `energyflow.components.BuildContext`) returns the component.
             aliases: other names for the same factory (``sgld`` for ``langevin``).
             description: one line for ``energyflow plugins``; defaults to the first line of the
                 factory's docstring.
@@ -55,8 +57,8 @@ class Register(Protocol):
 def register_energies(register: Register) -> None:
     """Register energy networks, the ``[energy]`` table's kinds.
 
-    Called each time the energy registry is read (``energyflow check``, ``run``, ``describe``,
-    ``plugins``), so it should only call ``register``. Return value is ignored. The factory's
+    Called once per plugin-manager state, the first time the energy registry is read
+    (``energyflow check``, ``run``, ``describe``, ``plugins``), so it should only call ``register``. Return value is ignored. The factory's
     ``build(ctx)`` receives a `energyflow.components.BuildContext` whose ``data`` is the built
     dataset, and returns an `energyflow.Energy`.
     """
@@ -66,9 +68,12 @@ def register_energies(register: Register) -> None:
 def register_samplers(register: Register) -> None:
     """Register MCMC samplers, the ``[sampler]`` table's kinds.
 
-    Called each time the sampler registry is read. Return value is ignored. A sampler provides
-    ``sample(energy, x0, *, steps=None, generator=None, callback=None) -> Tensor`` and a
-    ``last_stats`` dict of floats.
+    Called once per plugin-manager state (again after a plugin is registered or unregistered).
+    Return value is ignored. The spec's ``build(ctx)`` returns a sampler: subclass
+    `energyflow.Sampler` (a ``steps`` option and ``transition``), which provides
+    ``run(energy, x0, *, steps=None, generator=None, callback=None) -> SampleResult`` (final
+    positions and statistics) and ``sample(...) -> Tensor``. ``clamp``/``bounds`` options set to
+    ``"data"`` become the data's value range.
     """
 
 
@@ -76,7 +81,7 @@ def register_samplers(register: Register) -> None:
 def register_buffers(register: Register) -> None:
     """Register sample buffers, the ``[buffer]`` table's kinds.
 
-    Called each time the buffer registry is read. Return value is ignored. A buffer provides
+    Called once per plugin-manager state. Return value is ignored. A buffer provides
     ``sample(n, *, labels=None, generator=None, device=None)`` (chain starts),
     ``push(x, labels=None, generator=None)`` (finished chains), ``state_dict()`` and
     ``load_state_dict(state)`` (tensors, dicts, lists, numbers and strings only: checkpoints are
@@ -88,8 +93,9 @@ def register_buffers(register: Register) -> None:
 def register_regularizers(register: Register) -> None:
     """Register training regularizers, the kinds of the ``[[regularizers]]`` array of tables.
 
-    Called each time the regularizer registry is read. Return value is ignored. A regularizer
-    provides ``prepare(energy) -> energy`` (once, before training) and
+    Called once per plugin-manager state. Return value is ignored. The spec's ``build(ctx)``
+    returns a regularizer (`energyflow.Regularizer` subclasses return themselves), which provides
+    ``prepare(energy) -> energy`` (called once, by the trainer, before training) and
     ``loss(batch) -> Tensor | None`` (every step).
     """
 
@@ -98,7 +104,7 @@ def register_regularizers(register: Register) -> None:
 def register_datasets(register: Register) -> None:
     """Register datasets, the ``[data]`` table's kinds.
 
-    Called each time the dataset registry is read. Return value is ignored. The factory's
+    Called once per plugin-manager state. Return value is ignored. The factory's
     ``build(ctx)`` (with ``ctx.data`` None) returns an `energyflow.TensorData`.
     """
 
@@ -107,9 +113,10 @@ def register_datasets(register: Register) -> None:
 def register_tasks(register: Register) -> None:
     """Register tasks, the ``[task]`` table's kinds: what a run does with the built parts.
 
-    Called each time the task registry is read. Return value is ignored. A task provides
-    ``run(run: energyflow.run.Run) -> dict[str, float]``, the metrics written to
-    ``metrics.json``. A class attribute ``requires`` (a tuple of table names such as
+    Called once per plugin-manager state. Return value is ignored. The spec's ``build(ctx)``
+    returns the task (specs usually return themselves), which provides
+    ``run(ctx: energyflow.tasks.context.TaskContext) -> dict[str, float]``, the metrics written
+    to ``metrics.json``. A class attribute ``requires`` (a tuple of table names such as
     ``("sampler", "buffer")``) makes ``energyflow check`` insist on those tables.
     """
 

@@ -1,119 +1,139 @@
-"""Options of attrs specs, read from TOML: type checks, coercion, errors that name the key.
+"""Recipe tables to specs by cattrs; its error tree becomes one line that names the key.
 
-A registered component is an attrs class whose init fields are a recipe table's keys. This
-module fits TOML values to the fields' annotations (ints become floats, arrays tuples, the
-string ``"none"`` becomes ``None`` where ``None`` is allowed), runs each field's converter and
-validator on its own so an error can name its key, and writes values back as TOML.
+A strict `cattrs` converter (no unknown keys, no ``"3"`` for an int, ``"none"`` for ``None``
+where allowed) structures a table into a spec (`energyflow.specs`); attrs validators run once per
+field, after structuring, so an error can name its key.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
+import dataclasses
 import difflib
-import json
-import math
-import re
+import functools
 import types
 import typing
-from collections import abc as _abc
 from pathlib import Path
 from typing import Any
 
 import attrs
-from attrs import frozen
+import cattrs
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
 
 from energyflow.plugins import suggest
+from energyflow.specs import Option, options_of, shadow
+from energyflow.tomlio import describe_value, format_toml, toml_ready, type_label
 
 
 class RecipeError(ValueError):
     """A recipe is wrong; the message names the file, the key path, the value and a fix."""
 
 
-@frozen
-class Option:
-    """One field of a spec, for ``energyflow describe``."""
+class WrongType(TypeError):
+    """A value does not fit an annotation."""
 
-    name: str
-    type: str
-    default: str
-    help: str
+    def __init__(self, value: Any, tp: Any):
+        super().__init__(f"expected {type_label(tp)}, got {describe_value(value)}")
 
 
-def options_of(cls: type) -> list[Option]:
-    """Each init field of attrs class ``cls`` with its type, default and help text."""
-    hints = _type_hints(cls)
-    rows = []
-    for f in attrs.fields(cls):
-        if not f.init:
-            continue
-        default = f.default
-        if isinstance(default, attrs.Factory) and not default.takes_self:
-            default = default.factory()
-        if default is attrs.NOTHING:
-            shown = "(required)"
-        elif default is None:
-            shown = "none"
-        else:
-            try:
-                shown = format_toml(default)
-            except TypeError:
-                shown = repr(default)
-        rows.append(Option(f.alias, type_label(hints.get(f.name, f.type)), shown, f.metadata.get("help", "")))
-    return rows
+# --------------------------------------------------------------------------- the converter
+def _strict(tp: type, accepts: tuple[type, ...]) -> Any:
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) not in accepts:
+            raise WrongType(value, tp)
+        return tp(value)
+
+    return structure
 
 
-def build_spec(cls: type, options: dict[str, Any], *, what: str, path: str, where: Any = None) -> Any:
-    """Instantiate attrs spec ``cls`` from recipe ``options``, naming ``path`` in every error.
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _union_hook(tp: Any) -> Any:
+    """Each member in turn; the string ``"none"`` is ``None`` where the union admits it."""
+    members = typing.get_args(tp)
+
+    def structure(value: Any, _: Any) -> Any:
+        if type(None) in members and (value is None or value == "none"):
+            return None
+        for member in members:
+            if member is not type(None):
+                try:
+                    return CONVERTER.structure(value, member)
+                except Exception:  # noqa: BLE001  cattrs raises many kinds; the next member may fit
+                    continue
+        raise WrongType(value, tp)
+
+    return structure
+
+
+def _path(value: Any, _: Any) -> Path:
+    if not isinstance(value, str):
+        raise WrongType(value, Path)
+    return Path(value)
+
+
+CONVERTER = cattrs.Converter(forbid_extra_keys=True)
+for _tp, _accepts in ((int, (int,)), (float, (int, float)), (str, (str,)), (bool, (bool,))):
+    CONVERTER.register_structure_hook(_tp, _strict(_tp, _accepts))
+CONVERTER.register_structure_hook(Path, _path)
+CONVERTER.register_structure_hook_factory(_is_union, _union_hook)
+
+# --------------------------------------------------------------------------- structuring
+def build_spec(cls: type, options: dict[str, Any], *, what: str, path: str, where: Any = None) -> tuple[Any, dict]:
+    """Spec ``cls`` from recipe ``options``; returns the spec and its options, defaults filled in.
 
     Args:
-        cls: the attrs class.
+        cls: the spec class (attrs, dataclass or typed ``__init__``).
         options: the table's keys (without ``kind``).
         what: how messages name the component (``sampler 'langevin'``).
         path: the table's key path (``sampler``, ``regularizers[0]``).
         where: maps a key path to its origin (file or ``--set``); default: ``"<recipe>"``.
+
+    Raises:
+        RecipeError: one line naming the origin, the key path, the value and what was expected.
     """
     where = where or (lambda _: "<recipe>")
-    fields = {f.alias: f for f in attrs.fields(cls) if f.init}
-    hints = _type_hints(cls)
-    kwargs = {}
-    for key, value in options.items():
-        at = f"{path}.{key}"
-        if key not in fields:
-            raise RecipeError(f"{where(at)}: {at}: unknown option of {what}{suggest(key, sorted(fields))}")
-        f, shown = fields[key], format_toml(value)
-        try:
-            value = coerce(value, hints.get(f.name))
-        except TypeMismatch as e:
-            raise RecipeError(f"{where(at)}: {at} = {shown}: expected {e}, got {describe_value(value)}") from None
-        _check_field(f, value, f"{where(at)}: {at} = {shown}")
-        kwargs[key] = value
-    for key, f in fields.items():
-        if f.default is attrs.NOTHING and key not in kwargs:
-            help_text = f.metadata.get("help", "")
-            raise RecipeError(f"{where(path)}: {path}.{key}: required option of {what} is missing"
-                              + (f" ({help_text})" if help_text else ""))
+    plain = not (attrs.has(cls) or dataclasses.is_dataclass(cls))
+    target = shadow(cls) if plain else cls
     try:
-        return cls(**kwargs)
+        with attrs.validators.disabled():  # validated below, one field at a time, so errors name keys
+            structured = CONVERTER.structure(options, target)
+    except ClassValidationError as e:
+        raise _structure_error(e, options, options_of(cls), what=what, path=path, where=where) from e
+    if attrs.has(target):
+        for f in attrs.fields(target):
+            _validate_field(structured, f, f"{path}.{f.alias}", where, options.get(f.alias, attrs.NOTHING))
+        resolved = {f.alias: getattr(structured, f.name) for f in attrs.fields(target) if f.init}
+    else:
+        resolved = {f.name: getattr(structured, f.name) for f in dataclasses.fields(target) if f.init}
+    if not plain:
+        return structured, resolved
+    try:
+        return cls(**resolved), resolved
     except (TypeError, ValueError) as e:
-        raise RecipeError(f"{where(path)}: [{path}] ({what}): {_message(e)}") from e
+        raise RecipeError(f"{where(path)}: [{path}] ({what}): {_sentence(e)}") from e
 
 
-def _check_field(f: attrs.Attribute, value: Any, prefix: str) -> None:
-    """Run one field's converter and validator alone, so an error can name its key."""
-    converter = f.converter
-    try:
-        if converter is not None and not isinstance(converter, getattr(attrs, "Converter", ())):
-            value = converter(value)
-        if f.validator is not None:
-            f.validator(None, f, value)
-    except (TypeError, ValueError) as e:
-        raise RecipeError(f"{prefix}: {_message(e, f.name, value)}{_choices_hint(e, value)}") from e
-    except Exception:  # noqa: BLE001  a validator that needs the whole instance; checked by cls(**kwargs)
+def _validate_field(spec: Any, f: attrs.Attribute, at: str, where: Any, given: Any) -> None:
+    if f.validator is None:
         return
+    value = getattr(spec, f.name)
+    shown = format_toml(toml_ready(value if given is attrs.NOTHING else given))
+    try:
+        f.validator(spec, f, value)
+    except (TypeError, ValueError) as e:
+        text = _sentence(e).removeprefix(f"'{f.name}' ").removesuffix(f" (got {value!r})")
+        text = text.removesuffix(f": {value!r}").removesuffix(f": {value}")
+        close = _close_choice(e, value)
+        raise RecipeError(f"{where(at)}: {at} = {shown}: {text}{close}") from e
 
 
-def _choices_hint(e: Exception, value: Any) -> str:
+def _close_choice(e: Exception, value: Any) -> str:
     """``; did you mean 'fifo'?`` for attrs ``in_`` validators, whose error carries the options."""
     if len(e.args) == 4 and isinstance(value, str) and isinstance(e.args[2], (list, tuple, set, frozenset, dict)):
         close = difflib.get_close_matches(value, [str(o) for o in e.args[2]], n=1, cutoff=0.5)
@@ -121,165 +141,36 @@ def _choices_hint(e: Exception, value: Any) -> str:
     return ""
 
 
-def _message(e: Exception, name: str = "", value: Any = None) -> str:
-    """The exception's own sentence, without a repeat of the key and value already shown."""
-    msg = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
-    if name:
-        msg = re.sub(rf"^'?{re.escape(name)}'?:?\s+", "", msg)
-        for tail in (f", got {value!r}", f": {value!r}", f" (got {value!r})", f", got {value}", f": {value}"):
-            msg = msg.removesuffix(tail)
-    return msg.rstrip(".")
+def _sentence(e: Exception) -> str:
+    return (e.args[0] if e.args and isinstance(e.args[0], str) else str(e)).rstrip(".")
 
 
-def _type_hints(cls: type) -> dict[str, Any]:
-    """Field annotations, resolved where possible (unresolved ones stay strings, which accept anything)."""
-    with contextlib.suppress(Exception):  # an annotation naming something only a type checker imports
-        attrs.resolve_types(cls)
-    return {f.name: f.type for f in attrs.fields(cls)}
-
-
-def spec_options(spec: Any) -> dict[str, Any]:
-    """An attrs spec's init fields as TOML-ready values (tuples become lists, None becomes "none")."""
-    hints = _type_hints(type(spec))
-    out = {}
-    for f in attrs.fields(type(spec)):
-        if not f.init:
-            continue
-        value = getattr(spec, f.name)
-        if value is None:
-            if not _admits_none(hints.get(f.name)):
-                continue
-            value = "none"
-        try:
-            format_toml(value)
-        except TypeError:
-            continue  # not expressible in TOML; only a default can hold it
-        out[f.alias] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-def _admits_none(tp: Any) -> bool:
-    return tp is None or type(None) in typing.get_args(tp)
-
-
-# --------------------------------------------------------------------------- TOML values and types
-class TypeMismatch(TypeError):
-    """A value does not fit an annotation; the message is the annotation as recipes spell it."""
-
-
-def coerce(value: Any, tp: Any) -> Any:
-    """``value`` fitted to annotation ``tp`` (ints become floats, arrays tuples, ``"none"`` None).
-
-    Raises:
-        TypeMismatch: the value does not fit; ``None`` or an unknown ``tp`` accepts anything.
-    """
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is None or tp is Any or tp is object or isinstance(tp, (str, typing.TypeVar)):
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if type(None) in args and value == "none":
-            return None
-        for arg in args:
-            try:
-                return coerce(value, arg)
-            except TypeMismatch:
-                continue
-    elif tp is type(None):
-        if value is None:
-            return None
-    elif origin is typing.Literal:
-        if any(value == a and type(value) is type(a) for a in args):
-            return value
-    elif tp is bool or tp is str or tp is int:
-        if type(value) is tp:
-            return value
-    elif tp is float:
-        if type(value) in (int, float):
-            return float(value)
-    elif tp is Path:
-        if isinstance(value, str):
-            return Path(value)
-    elif origin in (tuple, list, typing.Sequence, _abc.Sequence) or tp in (tuple, list):
-        if isinstance(value, (list, tuple)):
-            items = _coerce_items(value, tp, args)
-            return list(items) if origin is list or tp is list else tuple(items)
-    elif origin in (dict, _abc.Mapping) or tp is dict:
-        if isinstance(value, dict):
-            return {k: coerce(x, args[1] if args else None) for k, x in value.items()}
-    elif isinstance(tp, type):
-        if isinstance(value, tp):
-            return value
+def _leaves(e: BaseException, keys: tuple) -> Any:
+    """``(key path, exception)`` for every failure in a cattrs error tree."""
+    if isinstance(e, (ClassValidationError, IterableValidationError)):
+        noted, bare = e.group_exceptions()
+        for sub, note in noted:
+            yield from _leaves(sub, (*keys, getattr(note, "name", getattr(note, "index", None))))
+        for sub in bare:
+            yield from _leaves(sub, keys)
     else:
-        return value
-    raise TypeMismatch(type_label(tp))
+        yield keys, e
 
 
-def _coerce_items(value: list | tuple, tp: Any, args: tuple) -> list:
-    if not args or (len(args) == 2 and args[1] is Ellipsis):
-        return [coerce(x, args[0] if args else None) for x in value]
-    if typing.get_origin(tp) is tuple and len(args) != len(value):
-        raise TypeMismatch(type_label(tp))
-    if typing.get_origin(tp) is tuple:
-        return [coerce(x, a) for x, a in zip(value, args, strict=True)]
-    return [coerce(x, args[0]) for x in value]
-
-
-def type_label(tp: Any) -> str:
-    """An annotation as recipes spell it: ``float | none``, ``[int, ...]``, ``'fifo' | 'reservoir'``."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(type_label(a) for a in args)
-    if origin is typing.Literal:
-        return " | ".join(format_toml(a) for a in args)
-    if tp is type(None):
-        return "none"
-    if origin in (tuple, list, typing.Sequence, _abc.Sequence):
-        if not args or args[-1] is Ellipsis or origin is not tuple:
-            return f"[{type_label(args[0]) if args else 'any'}, ...]"
-        return "[" + ", ".join(type_label(a) for a in args) + "]"
-    if origin in (dict, _abc.Mapping) or tp is dict:
-        return "table"
-    if tp is Path:
-        return "path"
-    return getattr(tp, "__name__", str(tp))
-
-
-def describe_value(value: Any) -> str:
-    """What kind of TOML value this is: ``a string``, ``an integer``, ``an array``."""
-    kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
-             tuple: "an array", dict: "a table", datetime.date: "a date", datetime.datetime: "a date-time",
-             datetime.time: "a time"}
-    return kinds.get(type(value), f"a {type(value).__name__}")
-
-
-def format_toml(value: Any) -> str:
-    """``value`` in TOML syntax; raises ``TypeError`` for what TOML cannot hold."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return ("-inf" if value < 0 else "inf") if math.isinf(value) else ("nan" if math.isnan(value) else repr(value))
-    if isinstance(value, (str, Path)):
-        return json.dumps(str(value), ensure_ascii=False)
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(format_toml(x) for x in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {format_toml(x)}" for k, x in value.items()) + " }"
-    raise TypeError(f"{type(value).__name__} has no TOML form")
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
-
-
-def toml_document(doc: dict[str, Any], header: str = "") -> str:
-    """A document of tables (dicts) and arrays of tables (lists of dicts) as TOML text."""
-    lines = [f"# {line}".rstrip() for line in header.splitlines()]
-    for name, body in doc.items():
-        for table in body if isinstance(body, list) else [body]:
-            lines += ["", f"[[{name}]]" if isinstance(body, list) else f"[{name}]"]
-            lines += [f"{_toml_key(k)} = {format_toml(x)}" for k, x in table.items()]
-    return "\n".join(lines).lstrip("\n") + "\n"
+def _structure_error(e: ClassValidationError, options: dict, known: list[Option], *, what: str, path: str,
+                     where: Any) -> RecipeError:
+    keys_path, leaf = next(_leaves(e, ()))
+    at = path + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys_path)
+    if isinstance(leaf, ForbiddenExtraKeysError):
+        key = sorted(leaf.extra_fields)[0]
+        names = sorted(o.name for o in known)
+        message = f"{where(f'{path}.{key}')}: {path}.{key}: unknown option of {what}{suggest(key, names)}"
+    elif isinstance(leaf, KeyError):
+        help_text = next((o.help for o in known if keys_path and o.name == keys_path[-1]), "")
+        message = f"{where(path)}: {at}: required option of {what} is missing" + (f" ({help_text})" if help_text else "")
+    elif isinstance(leaf, WrongType):
+        value = functools.reduce(lambda node, k: node[k], keys_path, options)
+        message = f"{where(at)}: {at} = {format_toml(value)}: {leaf}"
+    else:
+        message = f"{where(path)}: [{path}] ({what}): {_sentence(leaf)}"
+    return RecipeError(message)

@@ -21,15 +21,9 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import plugins
-from energyflow.options import (
-    RecipeError,
-    build_spec,
-    describe_value,
-    format_toml,
-    spec_options,
-    toml_document,
-)
+from energyflow.options import RecipeError, build_spec
 from energyflow.plugins import PluginError, Registration, suggest
+from energyflow.tomlio import describe_value, format_toml, toml_document, toml_options
 
 try:
     import tomllib
@@ -61,16 +55,17 @@ class RunSpec:
 
 @frozen
 class Component:
-    """One validated component table: where it is, what it names, and its spec."""
+    """One validated component table: where it is, what it names, its spec and resolved options."""
 
     table: str
     kind: str
     registration: Registration
     spec: Any
+    resolved: dict[str, Any]
 
     def options(self) -> dict[str, Any]:
         """The spec's options, defaults included, as TOML-ready values."""
-        return spec_options(self.spec)
+        return toml_options(self.resolved)
 
 
 @frozen(kw_only=True)
@@ -86,6 +81,8 @@ class Recipe:
     buffer: Component | None = None
     regularizers: tuple[Component, ...] = ()
     train: Any = None
+    train_options: dict[str, Any] = attrs.Factory(dict)
+    run_options: dict[str, Any] = attrs.Factory(dict)
     overrides: tuple[str, ...] = ()
 
     @property
@@ -102,7 +99,7 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe: every table with every option, defaults filled in."""
-        doc: dict[str, Any] = {"run": {**spec_options(self.run), "name": self.name}}
+        doc: dict[str, Any] = {"run": {**toml_options(self.run_options), "name": self.name}}
         for c in self.components():
             entry = {"kind": c.kind, **c.options()}
             if c.table.startswith("regularizers"):
@@ -110,7 +107,7 @@ class Recipe:
             else:
                 doc[c.table] = entry
         if self.train is not None:
-            doc["train"] = spec_options(self.train)
+            doc["train"] = toml_options(self.train_options)
         return {table: doc[table] for table in TABLES if table in doc}
 
     def to_toml(self, header: str = "") -> str:
@@ -220,7 +217,7 @@ def _validate(table: dict[str, Any], where: _Where, overrides: tuple[str, ...], 
             raise RecipeError(
                 f"{where(key)}: {key} = {format_toml(value)}: expected {form}, got {describe_value(value)}"
             )
-    run = build_spec(RunSpec, table.get("run", {}), what="[run]", path="run", where=where)
+    run, run_options = build_spec(RunSpec, table.get("run", {}), what="[run]", path="run", where=where)
     _check_plugins(run, where, pm)
     for name in REQUIRED_TABLES:
         if name not in table:
@@ -236,23 +233,26 @@ def _validate(table: dict[str, Any], where: _Where, overrides: tuple[str, ...], 
     )
     from energyflow.train import TrainSpec
 
-    parts["train"] = build_spec(TrainSpec, table.get("train", {}), what="[train]", path="train", where=where)
+    parts["train"], parts["train_options"] = build_spec(TrainSpec, table.get("train", {}), what="[train]",
+                                                        path="train", where=where)
     task = _component("task", table["task"], "task", where, pm)
     for need in getattr(task.registration.factory, "requires", ()):
         if need not in table:
             raise RecipeError(f"{where.source}: missing table [{need}]; task {task.kind!r} needs it")
-    return Recipe(source=where.source, run=run, task=task, overrides=overrides, **parts)
+    return Recipe(source=where.source, run=run, run_options=run_options, task=task, overrides=overrides, **parts)
 
 
 def _check_plugins(run: RunSpec, where: _Where, pm: Any) -> None:
     loaded = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
     loaded |= {info.distribution for info in pm.origins.values() if info.distribution}
     for name in run.plugins:
-        if name not in loaded and plugins._normalize(name) not in loaded:
-            raise RecipeError(
-                f"{where('run.plugins')}: run.plugins: the recipe needs plugin {name!r}, which is not "
-                f"installed or is disabled (loaded: {', '.join(sorted(loaded))})"
-            )
+        if name in loaded or plugins._normalize(name) in loaded:
+            continue
+        if (broken := pm.find_broken(name)) is not None:
+            raise RecipeError(f"{where('run.plugins')}: run.plugins: the recipe needs plugin {name!r}, which is "
+                              f"installed but broken ({broken.origin}): {broken.error}")
+        raise RecipeError(f"{where('run.plugins')}: run.plugins: the recipe needs plugin {name!r}, which is not "
+                          f"installed or is disabled (loaded: {', '.join(sorted(loaded))})")
 
 
 def _component(table_name: str, table: dict[str, Any], kind: str, where: _Where, pm: Any) -> Component:
@@ -269,5 +269,6 @@ def _component(table_name: str, table: dict[str, Any], kind: str, where: _Where,
         registration = registry.resolve(name)
     except PluginError as e:
         raise RecipeError(f"{where(table_name + '.kind')}: {table_name}.kind = {format_toml(name)}: {e}") from e
-    spec = build_spec(registration.factory, options, what=f"{kind} {registration.name!r}", path=table_name, where=where)
-    return Component(table_name, name, registration, spec)
+    spec, resolved = build_spec(registration.factory, options, what=f"{kind} {registration.name!r}", path=table_name,
+                                where=where)
+    return Component(table_name, name, registration, spec, resolved)

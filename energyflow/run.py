@@ -34,13 +34,10 @@ from rich.progress import (
 from energyflow.components import BuildContext, build
 from energyflow.plugins import get_plugin_manager
 from energyflow.recipe import Component, Recipe
+from energyflow.tasks.context import RunError, TaskContext
 
 CHECKPOINT = "checkpoint.pt"
 EVENTS = "events.jsonl"
-
-
-class RunError(RuntimeError):
-    """A run cannot go on for a reason the user can fix (a missing checkpoint, no CUDA)."""
 
 
 def choose_device(name: str) -> torch.device:
@@ -63,19 +60,18 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 class Run:
-    """One execution of a recipe; tasks receive it and read the built parts from it.
+    """One execution of a recipe: builds the parts, hands the task a `TaskContext`, writes outputs.
 
     Attributes:
         recipe: the validated recipe.
         data, energy, sampler, buffer, regularizers: the built components (``sampler`` and
-            ``buffer`` are ``None`` when the recipe has no such table). ``energy`` is on
-            ``device`` with every regularizer's ``prepare`` applied.
+            ``buffer`` are ``None`` when the recipe has no such table). ``energy`` is on ``device``;
+            the trainer applies the regularizers' ``prepare`` to it, once.
         train_spec: the ``[train]`` spec.
         device: where modules and batches live.
         generator: the run's seeded CPU generator; all randomness after building comes from it.
         out_dir: the run folder.
         quiet: no progress display and no log lines.
-        train_stats: the trainer's numbers for the last training step.
     """
 
     def __init__(self, recipe: Recipe, *, out_dir: str | Path | None = None, quiet: bool = False,
@@ -87,7 +83,7 @@ class Run:
         self.resume = resume
         self.console = console or Console()
         self.train_spec = recipe.train
-        self.train_stats: dict[str, float] = {}
+        self._trainer: Any = None
         self.device = choose_device(recipe.run.device)
         self.generator = seed_everything(recipe.run.seed)
         self.progress = Progress(
@@ -99,13 +95,11 @@ class Run:
                            out_dir=self.out_dir)
         self.data = self._build(recipe.data, ctx)
         ctx.data = self.data
-        energy = self._build(recipe.energy, ctx).to(self.device)
+        self.energy = self._build(recipe.energy, ctx).to(self.device)
         self.regularizers = [self._build(c, ctx) for c in recipe.regularizers]
-        for regularizer in self.regularizers:
-            energy = regularizer.prepare(energy)
-        self.energy = energy
         self.sampler = self._build(recipe.sampler, ctx) if recipe.sampler is not None else None
         self.buffer = self._build(recipe.buffer, ctx) if recipe.buffer is not None else None
+        self.task = self._build(recipe.task, ctx)
 
     def _build(self, component: Component, ctx: BuildContext) -> Any:
         try:
@@ -127,7 +121,7 @@ class Run:
             if self.recipe.run.threads:
                 torch.set_num_threads(self.recipe.run.threads)
             with self.progress:
-                result = self.recipe.task.spec.run(self)
+                result = self.task.run(self.task_context())
         finally:
             torch.set_num_threads(threads)
         metrics = {key: float(value) for key, value in (result or {}).items()}
@@ -154,25 +148,29 @@ class Run:
         yield lambda n=1: self.progress.advance(task, n)
         self.progress.update(task, completed=total if total is not None else 1, total=total or 1)
 
+    def task_context(self) -> TaskContext:
+        """The typed context the task's ``run`` receives."""
+        return TaskContext(recipe=self.recipe, data=self.data, energy=self.energy, sampler=self.sampler,
+                           buffer=self.buffer, generator=self.generator, device=self.device, out_dir=self.out_dir,
+                           log=self.log, phase=self.phase, train=self.train, load_checkpoint=self.load_checkpoint,
+                           write_json=self.write_json)
+
     @property
     def conditional(self) -> bool:
         """Whether training binds class labels: the data has labels and the energy takes ``y``."""
         accepted = self.energy.accepted_context()
         return self.data.conditional and (accepted is None or "y" in accepted)
 
-    def draw_labels(self, n: int) -> torch.Tensor | None:
-        """Labels for ``n`` samples, drawn like the training labels (``None`` if unconditional)."""
-        if not self.conditional:
-            return None
-        idx = torch.randint(self.data.train.shape[0], (n,), generator=self.generator)
-        return self.data.train_labels[idx].to(self.device)
-
     # ------------------------------------------------------------------ training
-    def make_trainer(self) -> Any:
-        """A fresh `energyflow.train.ContrastiveDivergence` over the built parts."""
-        if self.sampler is None or self.buffer is None:
-            raise RunError(f"{self.recipe.source}: training needs [sampler] and [buffer] tables")
-        return self.train_spec.trainer(self.energy, self.sampler, self.buffer, self.regularizers)
+    @property
+    def trainer(self) -> Any:
+        """The run's `energyflow.train.ContrastiveDivergence` over the built parts (made once)."""
+        if self._trainer is None:
+            if self.sampler is None or self.buffer is None:
+                raise RunError(f"{self.recipe.source}: training needs [sampler] and [buffer] tables")
+            self._trainer = self.train_spec.trainer(self.energy, self.sampler, self.buffer, self.regularizers)
+            self.energy = self._trainer.energy
+        return self._trainer
 
     def train(self) -> Any:
         """Train ``train.iterations`` steps (continuing from the checkpoint with ``resume``).
@@ -181,7 +179,7 @@ class Run:
         ``events.jsonl``; every ``checkpoint_every`` steps, at the end, and when interrupted
         between steps, the checkpoint is written. Returns the trainer.
         """
-        spec, trainer = self.train_spec, self.make_trainer()
+        spec, trainer = self.train_spec, self.trainer
         start = 0
         if self.resume and (self.out_dir / CHECKPOINT).exists():
             start = self._restore(trainer, self.out_dir / CHECKPOINT)
@@ -196,7 +194,7 @@ class Run:
                 completed = None  # a step is half done (the generator moved) until trainer.step returns
                 x, labels = self._batch(spec.batch_size)
                 stats = trainer.step(x, labels, generator=self.generator)
-                completed, self.train_stats = step, stats
+                completed = step
                 self.progress.update(task, advance=1, stats=_summary(stats))
                 if step % spec.log_every == 0 or step == spec.iterations:
                     line = {"step": step, **stats, "gap": stats["e_neg"] - stats["e_pos"],
@@ -239,7 +237,6 @@ class Run:
             "trainer": trainer.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "stats": dict(self.train_stats),
             "recipe": self.recipe.to_toml(),
         }
         _atomic_write(self.out_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
@@ -256,16 +253,15 @@ class Run:
     def load_checkpoint(self, path: str | Path) -> Any:
         """A trainer holding the weights, optimizer, buffer and EMA saved at ``path``."""
         state = self._read_checkpoint(Path(path))
-        trainer = self.make_trainer()
-        trainer.load_state_dict(state["trainer"])
-        return trainer
+        self.trainer.load_state_dict(state["trainer"])
+        self.log(f"loaded {path} (step {self.trainer.step_count})")
+        return self.trainer
 
     def _restore(self, trainer: Any, path: Path) -> int:
         state = self._read_checkpoint(path)
         trainer.load_state_dict(state["trainer"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        self.train_stats = dict(state.get("stats", {}))
         if state.get("recipe") != self.recipe.to_toml():
             self.log("[yellow]note: the recipe differs from the one the checkpoint was trained with")
         return int(state["step"])

@@ -12,20 +12,10 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow.buffers.replay import ReplayBuffer
+from energyflow.chains import bind_labels
 from energyflow.core.energy import Energy
 from energyflow.regularizers.base import CDBatch, Regularizer
 from energyflow.samplers.base import Sampler
-
-
-def _betas(value: Any) -> tuple[float, float]:
-    b1, b2 = (float(b) for b in value)
-    if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-        raise ValueError(f"betas must both lie in [0, 1), got {value!r}")
-    return (b1, b2)
-
-
-def _optional(validator):
-    return v.optional(validator)
 
 
 class ContrastiveDivergence:
@@ -37,7 +27,8 @@ class ContrastiveDivergence:
     and draws chain starts by label when the buffer is per class.
 
     Args:
-        energy: the energy to train (regularizers' ``prepare`` is applied here, once).
+        energy: the energy to train; each regularizer's ``prepare`` is applied to it here, the one
+            place it runs (use `ContrastiveDivergence.energy` afterwards).
         sampler: draws the negatives.
         buffer: the replay buffer of chain states.
         regularizers: extra loss terms and energy transformations.
@@ -73,6 +64,7 @@ class ContrastiveDivergence:
         self.optimizer = torch.optim.Adam(energy.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
         self.ema = copy.deepcopy(energy).requires_grad_(False) if ema_decay is not None else None
         self.step_count = 0
+        self.last_stats: dict[str, float] = {}
 
     @property
     def sampling_energy(self) -> Energy:
@@ -80,7 +72,7 @@ class ContrastiveDivergence:
         return self.ema if self.ema is not None else self.energy
 
     def bind(self, energy: Energy, labels: torch.Tensor | None) -> Energy:
-        return energy if labels is None else energy.condition(**{self.label_key: labels})
+        return bind_labels(energy, labels, self.label_key)
 
     def step(
         self, x_pos: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
@@ -90,7 +82,8 @@ class ContrastiveDivergence:
         per_class_labels = labels if self.buffer.per_class else None
         x0 = self.buffer.sample(x_pos.shape[0], labels=per_class_labels, generator=generator, device=device)
         energy = self.bind(self.energy, labels)
-        x_neg = self.sampler.sample(energy, x0, generator=generator)
+        chains = self.sampler.run(energy, x0, generator=generator, evaluate=False)
+        x_neg = chains.x
 
         e_pos = energy(x_pos)
         e_neg = energy(x_neg)
@@ -109,13 +102,14 @@ class ContrastiveDivergence:
         self._update_ema()
         self.buffer.push(x_neg, labels=per_class_labels, generator=generator)
         self.step_count += 1
-        return {
+        self.last_stats = {
             "loss": float(loss.detach()),
             "e_pos": float(e_pos.detach().mean()),
             "e_neg": float(e_neg.detach().mean()),
             "grad_norm": float(grad_norm),
-            **self.sampler.last_stats,
+            **chains.stats,
         }
+        return self.last_stats
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -128,13 +122,14 @@ class ContrastiveDivergence:
                 avg.copy_(live)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: energy, optimizer, buffer, EMA and step count."""
+        """Everything needed to resume: energy, optimizer, buffer, EMA, step count and last step's numbers."""
         return {
             "energy": self.energy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "buffer": self.buffer.state_dict(),
             "ema": None if self.ema is None else self.ema.state_dict(),
             "step_count": self.step_count,
+            "last_stats": dict(self.last_stats),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -144,6 +139,7 @@ class ContrastiveDivergence:
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
         self.step_count = int(state["step_count"])
+        self.last_stats = dict(state.get("last_stats", {}))
 
 
 @frozen(kw_only=True)
@@ -153,10 +149,12 @@ class TrainSpec:
     iterations: int = field(default=1000, validator=[v.instance_of(int), v.ge(0)], metadata={"help": "training steps"})
     batch_size: int = field(default=128, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "data samples per step"})
     lr: float = field(default=1e-4, converter=float, validator=v.gt(0.0), metadata={"help": "Adam learning rate"})
-    betas: tuple[float, float] = field(default=(0.0, 0.999), converter=_betas, metadata={"help": "Adam betas (IGEBM: [0.0, 0.999])"})
+    betas: tuple[float, float] = field(default=(0.0, 0.999), converter=tuple,
+                                       validator=v.deep_iterable(v.and_(v.ge(0.0), v.lt(1.0)), v.instance_of(tuple)),
+                                       metadata={"help": "Adam betas (IGEBM: [0.0, 0.999])"})
     weight_decay: float = field(default=0.0, converter=float, validator=v.ge(0.0), metadata={"help": "Adam weight decay"})
-    grad_clip: float | None = field(default=None, validator=_optional(v.gt(0.0)), metadata={"help": "max global gradient norm; none to disable"})
-    ema_decay: float | None = field(default=None, validator=_optional([v.ge(0.0), v.lt(1.0)]),
+    grad_clip: float | None = field(default=None, validator=v.optional(v.gt(0.0)), metadata={"help": "max global gradient norm; none to disable"})
+    ema_decay: float | None = field(default=None, validator=v.optional([v.ge(0.0), v.lt(1.0)]),
                                     metadata={"help": "EMA decay of weights used for sampling; none to disable"})
     log_every: int = field(default=10, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "steps between events.jsonl lines"})
     checkpoint_every: int = field(default=500, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "steps between checkpoints"})

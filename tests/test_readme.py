@@ -9,7 +9,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def bash_blocks() -> list[str]:
-    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", README, re.S)]
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", README, re.DOTALL)]
 
 
 def test_readme_opens_with_the_two_setup_commands():
@@ -26,6 +26,6 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_python_api_snippet_parses():
-    code = re.search(r"## The Python API in ten lines\n\n```python\n(.*?)```", README, re.S).group(1)
+    code = re.search(r"## The Python API in ten lines\n\n```python\n(.*?)```", README, re.DOTALL).group(1)
     ast.parse(code)
     assert len(code.strip().splitlines()) <= 12

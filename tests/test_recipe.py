@@ -107,7 +107,7 @@ def test_golden_wrong_type(tmp_path, monkeypatch):
 
 def test_golden_out_of_range(tmp_path, monkeypatch):
     assert _error(tmp_path, monkeypatch, "step_size = -1.0") == (
-        "bad.toml: sampler.step_size = -1.0: must be a number > 0"
+        "bad.toml: sampler.step_size = -1.0: must be > 0.0"
     )
 
 
@@ -184,7 +184,7 @@ def test_set_overrides_keys_tables_and_array_entries(tiny_recipe):
 def test_set_errors_name_the_override(tiny_recipe):
     with pytest.raises(RecipeError) as info:
         load_recipe(tiny_recipe, ["sampler.steps=0"])
-    assert str(info.value) == f"{tiny_recipe} (--set sampler.steps=0): sampler.steps = 0: must be an integer >= 1"
+    assert str(info.value) == f"{tiny_recipe} (--set sampler.steps=0): sampler.steps = 0: must be >= 1"
     with pytest.raises(RecipeError, match=r"regularizers\[5\]: no such entry \(the array has 1\)"):
         load_recipe(tiny_recipe, ["regularizers[5].weight=1"])
     with pytest.raises(RecipeError, match=r"data\.kind is not a table"):
@@ -217,3 +217,15 @@ def test_recipe_name_defaults_to_file_stem(tmp_path):
     path.write_text(BASE.format(sampler=""))
     assert load_recipe(path).name == "my-experiment"
     assert os.fspath(path) == load_recipe(path).source
+
+
+def test_a_recipe_needing_a_broken_plugin_says_why(tmp_path, monkeypatch, fake_distribution):
+    fake_distribution(tmp_path / "site", "energyflow-broken", {"broken": "ef_no_such_module"})
+    monkeypatch.setenv(plugins.LOAD_ENV, "broken")
+    text = '[run]\nplugins = ["broken"]\n' + BASE.format(sampler="")
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(text, source="bad.toml", pm=plugins.make_plugin_manager())
+    assert str(info.value).startswith(
+        "bad.toml: run.plugins: the recipe needs plugin 'broken', which is installed but broken (entry point of "
+        "energyflow-broken")
+    assert str(info.value).endswith("ModuleNotFoundError: No module named 'ef_no_such_module'")

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from energyflow.chains import uniform_starts
+
 InitFn = Callable[[int, torch.Generator | None], torch.Tensor]
 
 POLICIES = ("fifo", "reservoir")
@@ -120,8 +122,7 @@ class ReplayBuffer:
         """Fresh chain starts from the init distribution."""
         if self.init is not None:
             return self.init(n, generator)
-        low, high = self.init_range
-        return low + (high - low) * torch.rand((n, *self.sample_shape), generator=generator)
+        return uniform_starts(n, self.sample_shape, self.init_range, generator)
 
     def sample(
         self,

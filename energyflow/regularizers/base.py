@@ -30,14 +30,18 @@ class CDBatch:
 
 
 class Regularizer:
-    """Base: ``prepare`` may transform the energy; ``loss`` adds a term each step."""
+    """Base: ``prepare`` may transform the energy; ``loss`` adds a term each step.
+
+    Subclasses are specs (attrs classes, dataclasses or plain classes); a recipe's regularizer is
+    what ``build(ctx)`` returns, by default the spec itself.
+    """
+
+    def build(self, ctx: Any) -> Regularizer:
+        """The regularizer for a run: this spec."""
+        return self
 
     def prepare(self, energy: Energy) -> Energy:
-        """Transform the energy before training (e.g. wrap layers).
-
-        Must be idempotent: both a run (so a loaded checkpoint fits) and the trainer (so the
-        Python API needs no extra call) apply it.
-        """
+        """Transform the energy before training (e.g. wrap layers); the trainer calls it once."""
         return energy
 
     def loss(self, batch: CDBatch) -> torch.Tensor | None:

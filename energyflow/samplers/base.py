@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import torch
-from attrs import define, field
+from attrs import define, frozen
 
 from energyflow.core.energy import Energy, energy_and_grad
 
@@ -29,9 +30,24 @@ def per_sample_sum(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).sum(1)
 
 
+def interval(instance: Any, attribute: Any, value: Any) -> None:
+    """Validator: a ``(low, high)`` pair of numbers with low < high (``None`` and ``"data"`` pass)."""
+    if value is None or value == "data":
+        return
+    if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(b, (int, float)) for b in value)):
+        raise TypeError(f"must be a [low, high] pair of numbers, none or \"data\", got {value!r}")
+    if not value[0] < value[1]:
+        raise ValueError(f"must have low < high, got [{value[0]}, {value[1]}]")
+
+
+def as_pair(value: Any) -> Any:
+    """Converter: a list becomes a tuple (TOML and Python callers alike); anything else is kept."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 @define
 class ChainState:
-    """Positions with their energies and energy gradients (``None`` until computed)."""
+    """Positions with the energies and energy gradients *at those positions* (``None`` until computed)."""
 
     x: torch.Tensor
     energy: torch.Tensor | None = None
@@ -43,38 +59,39 @@ class ChainState:
         return self
 
 
-def positive_int(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+@frozen
+class SampleResult:
+    """What a sampler run returns: the final positions and the run's statistics.
 
-
-def positive(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{attribute.name} must be a number > 0, got {value!r}")
-
-
-def optional_range(value: Any) -> tuple[float, float] | None:
-    """Converter: ``None`` or a ``(low, high)`` pair with low < high."""
-    if value is None:
-        return None
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"expected a [low, high] pair or none, got {value!r}") from e
-    if not low < high:
-        raise ValueError(f"expected low < high, got [{low}, {high}]")
-    return (low, high)
-
-
-@define(kw_only=True)
-class Sampler:
-    """Base class: runs ``steps`` transitions from ``x0`` and records statistics.
-
-    Subclasses define the fields ``steps`` and their own options, and implement
-    :meth:`transition`. ``last_stats`` holds the statistics of the most recent ``sample`` call.
+    Attributes:
+        x: final chain positions, detached.
+        stats: ``acceptance_rate`` (Metropolis samplers) and, when evaluated, ``sample_energy``
+            and ``sample_grad_norm`` at ``x``.
     """
 
-    last_stats: dict[str, float] = field(factory=dict, init=False, repr=False, eq=False)
+    x: torch.Tensor
+    stats: dict[str, float]
+
+
+class Sampler:
+    """Base class: runs ``steps`` transitions from ``x0``.
+
+    Subclasses are specs (attrs classes, dataclasses or plain classes) with a ``steps`` option
+    and implement :meth:`transition`. A sampler holds only its settings; what a run measured
+    comes back in its `SampleResult`, so one sampler serves training and evaluation alike.
+    """
+
+    steps: int
+
+    def build(self, ctx: Any) -> Sampler:
+        """The sampler for a run: this spec, with every ``"data"`` range (``clamp``, ``bounds``) set to
+        the run's data value range (``None`` where the run has no data)."""
+        if not attrs.has(type(self)):
+            return self
+        data = getattr(ctx, "data", None)
+        value_range = None if data is None else tuple(float(b) for b in data.value_range)
+        return attrs.evolve(self, **{f.alias: value_range for f in attrs.fields(type(self))
+                                     if f.init and getattr(self, f.name) == "data"})
 
     def transition(
         self, energy: Energy, state: ChainState, generator: torch.Generator | None
@@ -82,7 +99,11 @@ class Sampler:
         """One move; returns the new state and, for Metropolis samplers, per-chain acceptance."""
         raise NotImplementedError
 
-    def sample(
+    def sample(self, energy: Energy, x0: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """The final positions of `run` (same arguments), without statistics."""
+        return self.run(energy, x0, evaluate=False, **kwargs).x
+
+    def run(
         self,
         energy: Energy,
         x0: torch.Tensor,
@@ -90,8 +111,9 @@ class Sampler:
         steps: int | None = None,
         generator: torch.Generator | None = None,
         callback: Callback | None = None,
-    ) -> torch.Tensor:
-        """Draw approximate samples from exp(-E) by running chains started at ``x0``.
+        evaluate: bool = True,
+    ) -> SampleResult:
+        """Run chains started at ``x0`` towards exp(-E).
 
         Args:
             energy: the energy to sample; masked positions stay at their observed values.
@@ -99,16 +121,16 @@ class Sampler:
             steps: number of transitions (default: the sampler's ``steps``).
             generator: source of all randomness.
             callback: called as ``callback(step, x)`` after every transition.
-
-        Returns:
-            The final chain positions, detached from any graph.
+            evaluate: compute the energy and gradient at the final positions for the statistics
+                (one more evaluation, unless the last transition already made it).
         """
         energy.check_samplable()
+        name = type(self).__name__
         if not isinstance(x0, torch.Tensor) or x0.dim() < 1:
-            raise ValueError(f"{type(self).__name__}.sample: x0 must be a tensor of shape (batch, ...), got {x0!r}")
+            raise ValueError(f"{name}.sample: x0 must be a tensor of shape (batch, ...), got {x0!r}")
         steps = self.steps if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"{type(self).__name__}.sample: steps must be an integer >= 0, got {steps!r}")
+            raise ValueError(f"{name}.sample: steps must be an integer >= 0, got {steps!r}")
         state = ChainState(energy.constrain(x0.detach().clone()))
         accepted: list[torch.Tensor] = []
         for step in range(steps):
@@ -117,15 +139,11 @@ class Sampler:
                 accepted.append(acceptance.float().mean())
             if callback is not None:
                 callback(step, state.x)
-        self.last_stats = self.statistics(state, accepted)
-        return state.x.detach()
-
-    def statistics(self, state: ChainState, accepted: list[torch.Tensor]) -> dict[str, float]:
         stats: dict[str, float] = {}
-        if state.energy is not None:
-            stats["sample_energy"] = float(state.energy.mean())
-        if state.grad is not None:
-            stats["sample_grad_norm"] = float(state.grad.flatten(1).norm(dim=1).mean())
         if accepted:
             stats["acceptance_rate"] = float(torch.stack(accepted).mean())
-        return stats
+        if evaluate:
+            state.evaluate(energy)
+            stats["sample_energy"] = float(state.energy.mean())
+            stats["sample_grad_norm"] = float(state.grad.flatten(1).norm(dim=1).mean())
+        return SampleResult(state.x.detach(), stats)

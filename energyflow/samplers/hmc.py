@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
-from attrs import define, field
+from attrs import field, frozen
+from attrs import validators as v
 
 from energyflow.core.energy import Energy
 from energyflow.samplers.base import (
     ChainState,
     Sampler,
-    optional_range,
+    as_pair,
+    interval,
     per_sample_sum,
-    positive,
-    positive_int,
     randn_like,
 )
 from energyflow.samplers.mala import metropolis_step
 
 
-@define(kw_only=True)
+@frozen(kw_only=True)
 class HMC(Sampler):
     """HMC with unit mass: each step draws momentum, runs ``leapfrog_steps`` leapfrog updates and accepts or rejects."""
 
-    steps: int = field(default=100, validator=positive_int, metadata={"help": "HMC transitions per sample"})
-    step_size: float = field(default=0.1, converter=float, validator=positive, metadata={"help": "leapfrog step size"})
-    leapfrog_steps: int = field(default=10, validator=positive_int, metadata={"help": "leapfrog updates per transition"})
-    bounds: tuple[float, float] | None = field(default=None, converter=optional_range,
+    steps: int = field(default=100, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "HMC transitions per sample"})
+    step_size: float = field(default=0.1, converter=float, validator=v.gt(0.0), metadata={"help": "leapfrog step size"})
+    leapfrog_steps: int = field(default=10, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "leapfrog updates per transition"})
+    bounds: tuple[float, float] | Literal["data"] | None = field(default=None, converter=as_pair, validator=interval,
                                                metadata={"help": "support [low, high]; trajectories ending outside are rejected"})
 
     def transition(self, energy: Energy, state: ChainState, generator: torch.Generator | None):

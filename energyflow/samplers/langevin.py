@@ -3,69 +3,53 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Literal
 
 import torch
-from attrs import define, field
+from attrs import field, frozen
+from attrs import validators as v
 
 from energyflow.core.energy import Energy, energy_and_grad
-from energyflow.samplers.base import (
-    ChainState,
-    Sampler,
-    optional_range,
-    positive,
-    positive_int,
-    randn_like,
-)
+from energyflow.samplers.base import ChainState, Sampler, as_pair, interval, randn_like
 
 
-def _noise(value: Any) -> float | str:
-    if value == "ula":
-        return "ula"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"noise must be a number >= 0 or 'ula', got {value!r}")
-    return float(value)
-
-
-def _optional_positive(instance: Any, attribute: Any, value: Any) -> None:
-    if value is not None:
-        positive(instance, attribute, value)
-
-
-@define(kw_only=True)
+@frozen(kw_only=True)
 class Langevin(Sampler):
     """Stochastic gradient Langevin dynamics with the IGEBM update (the paper's defaults).
 
     Each step adds N(0, noise^2) noise, clips the input gradient per element to
     +-``grad_clip``, moves ``x - step_size * grad`` and clamps to ``clamp``. Step size and noise
     are independent, as in the official code. ``noise="ula"`` gives the textbook unadjusted
-    Langevin algorithm, ``x - step_size * grad + sqrt(2 * step_size) * N(0, 1)``.
+    Langevin algorithm, ``x - step_size * grad + sqrt(2 * step_size) * N(0, 1)``. The chain
+    state returned by a step holds no energy of a point it did not evaluate: IGEBM's step
+    evaluates the noised point, not the one it returns.
     """
 
-    steps: int = field(default=60, validator=positive_int, metadata={"help": "Langevin steps per sample"})
-    step_size: float = field(default=10.0, converter=float, validator=positive,
+    steps: int = field(default=60, validator=[v.instance_of(int), v.ge(1)],
+                       metadata={"help": "Langevin steps per sample"})
+    step_size: float = field(default=10.0, converter=float, validator=v.gt(0.0),
                              metadata={"help": "gradient step size (the paper's step_lr)"})
-    noise: float | str = field(default=0.005, converter=_noise,
-                               metadata={"help": "noise std added each step, or 'ula' for sqrt(2*step_size)"})
-    grad_clip: float | None = field(default=0.01, validator=_optional_positive,
+    noise: float | Literal["ula"] = field(default=0.005, validator=v.or_(v.in_(("ula",)), v.ge(0.0)),
+                                          metadata={"help": "noise std added each step, or 'ula' for sqrt(2*step_size)"})
+    grad_clip: float | None = field(default=0.01, validator=v.optional(v.gt(0.0)),
                                     metadata={"help": "clip each gradient element to +-grad_clip; none to disable"})
-    clamp: tuple[float, float] | None = field(default=(0.0, 1.0), converter=optional_range,
-                                              metadata={"help": "clamp samples to [low, high] after each step; none to disable"})
+    clamp: tuple[float, float] | Literal["data"] | None = field(
+        default="data", converter=as_pair, validator=interval,
+        metadata={"help": "clamp samples to [low, high] after each step; \"data\": the data's value range "
+                          "(no clamp outside a run); none to disable"})
 
-    def _move(self, energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        values, grad = energy_and_grad(energy, x)
+    def _descend(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         step = grad if self.grad_clip is None else grad.clamp(-self.grad_clip, self.grad_clip)
-        return x - self.step_size * step, values, grad
+        return x - self.step_size * step
 
     def transition(self, energy: Energy, state: ChainState, generator: torch.Generator | None):
-        x = state.x
         if self.noise == "ula":
-            x, values, grad = self._move(energy, x)
-            x = x + math.sqrt(2.0 * self.step_size) * randn_like(x, generator)
+            state.evaluate(energy)
+            x = self._descend(state.x, state.grad) + math.sqrt(2.0 * self.step_size) * randn_like(state.x, generator)
         else:
-            if self.noise > 0:
-                x = x + self.noise * randn_like(x, generator)
-            x, values, grad = self._move(energy, x)
-        if self.clamp is not None:
+            x = state.x + self.noise * randn_like(state.x, generator) if self.noise > 0 else state.x
+            _, grad = energy_and_grad(energy, x)
+            x = self._descend(x, grad)
+        if self.clamp is not None and self.clamp != "data":
             x = x.clamp(*self.clamp)
-        return ChainState(energy.constrain(x), values, grad), None
+        return ChainState(energy.constrain(x)), None

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
-from attrs import define, field
+from attrs import field, frozen
+from attrs import validators as v
 
 from energyflow.core.energy import Energy
 from energyflow.samplers.base import (
     ChainState,
     Sampler,
-    optional_range,
+    as_pair,
+    interval,
     per_sample_sum,
-    positive,
-    positive_int,
     rand,
     randn_like,
 )
@@ -43,13 +44,13 @@ def metropolis_step(
     return new, accept
 
 
-@define(kw_only=True)
+@frozen(kw_only=True)
 class MALA(Sampler):
     """Langevin proposal ``x - h*grad + sqrt(2h)*N(0, 1)`` with a Metropolis-Hastings correction."""
 
-    steps: int = field(default=100, validator=positive_int, metadata={"help": "MALA steps per sample"})
-    step_size: float = field(default=0.01, converter=float, validator=positive, metadata={"help": "proposal step size h"})
-    bounds: tuple[float, float] | None = field(default=None, converter=optional_range,
+    steps: int = field(default=100, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "MALA steps per sample"})
+    step_size: float = field(default=0.01, converter=float, validator=v.gt(0.0), metadata={"help": "proposal step size h"})
+    bounds: tuple[float, float] | Literal["data"] | None = field(default=None, converter=as_pair, validator=interval,
                                                metadata={"help": "support [low, high]; proposals outside are rejected"})
 
     def transition(self, energy: Energy, state: ChainState, generator: torch.Generator | None):

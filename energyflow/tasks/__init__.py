@@ -1,6 +1,5 @@
-"""The core's tasks: what a run does with its built parts."""
+"""Tasks: what a run does with its built parts. The core's own are in `generate` and `sample`."""
 
-from energyflow.tasks.generate import GenerateTask
-from energyflow.tasks.sample import SampleTask
+from energyflow.tasks.context import RunError, Task, TaskContext, train_metrics
 
-__all__ = ["GenerateTask", "SampleTask"]
+__all__ = ["RunError", "Task", "TaskContext", "train_metrics"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from attrs import field, frozen
@@ -10,10 +10,12 @@ from attrs import validators as v
 
 from energyflow import metrics as M
 from energyflow import viz
+from energyflow.tasks.context import Task, TaskContext, train_metrics
+from energyflow.train import ContrastiveDivergence
 
 
 @frozen(kw_only=True)
-class GenerateTask:
+class GenerateTask(Task):
     """Train with contrastive divergence, then sample from the replay buffer and long fresh chains."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
@@ -25,14 +27,13 @@ class GenerateTask:
     resolution: int = field(default=200, validator=[v.instance_of(int), v.ge(8)],
                             metadata={"help": "grid cells per axis for the density picture and grid NLL (2-D data)"})
 
-    def run(self, run: Any) -> dict[str, float]:
-        trainer = run.train()
-        return sample_and_score(run, trainer, self.num_samples, self.chain_steps, self.resolution,
-                                buffer=True, train_stats=run.train_stats)
+    def run(self, ctx: TaskContext) -> dict[str, float]:
+        trainer = ctx.train()
+        return sample_and_score(ctx, trainer, self.num_samples, self.chain_steps, self.resolution, buffer=True)
 
 
-def sample_and_score(run: Any, trainer: Any, n: int, chain_steps: int, resolution: int, *,
-                     buffer: bool, train_stats: dict[str, float] | None = None) -> dict[str, float]:
+def sample_and_score(ctx: TaskContext, trainer: ContrastiveDivergence, n: int, chain_steps: int, resolution: int, *,
+                     buffer: bool) -> dict[str, float]:
     """Draw samples (from the buffer when ``buffer``, and from fresh chains), score them, draw them.
 
     Returns the metrics: the last training step's numbers (``loss``, ``e_pos``, ``e_neg``,
@@ -40,39 +41,29 @@ def sample_and_score(run: Any, trainer: Any, n: int, chain_steps: int, resolutio
     grid NLL (``nll``, ``log_z``, with ``true_nll`` and ``nll_gap`` when the density is known).
     """
     energy = trainer.sampling_energy
-    labels = run.draw_labels(n)
-    bound = energy if labels is None else energy.condition(y=labels)
+    labels = ctx.draw_labels(n)
     sets: dict[str, torch.Tensor] = {}
     if buffer:
-        with run.phase("sample buffer", total=run.sampler.steps) as advance:
-            buffer_labels = labels if getattr(run.buffer, "per_class", False) else None
-            x0 = run.buffer.sample(n, labels=buffer_labels, generator=run.generator, device=run.device)
-            sets["replay"] = run.sampler.sample(bound, x0, generator=run.generator, callback=lambda *_: advance(1))
-    with run.phase("sample chains", total=chain_steps) as advance:
-        low, high = run.data.value_range
-        noise = low + (high - low) * torch.rand((n, *run.data.sample_shape), generator=run.generator)
-        sets["chains"] = run.sampler.sample(bound, noise.to(run.device), steps=chain_steps, generator=run.generator,
-                                            callback=lambda *_: advance(1))
-    result: dict[str, float] = {}
-    if train_stats:
-        result.update({k: train_stats[k] for k in ("loss", "e_pos", "e_neg") if k in train_stats})
-        result["gap"] = train_stats["e_neg"] - train_stats["e_pos"]
-    test = run.data.test
+        x0 = ctx.chain_starts(n, "buffer", labels=labels, reinit_prob=ctx.buffer.reinit_prob)
+        sets["replay"] = ctx.sample(energy, x0, labels, batch_size=n, description="sample buffer")
+    sets["chains"] = ctx.sample(energy, ctx.chain_starts(n), labels, steps=chain_steps, batch_size=n,
+                                description="sample chains")
+    result = train_metrics(trainer)
+    test = ctx.data.test
     for name, samples in sets.items():
-        with torch.no_grad():
-            result[f"energy_{name}"] = float(bound(samples).mean())
-        result[f"mmd_{name}"] = M.mmd(samples[: min(n, 2000)].cpu(), test[:2000])
-    points_2d = run.data.kind == "points" and run.data.num_features == 2 and labels is None
+        result[f"energy_{name}"] = ctx.mean_energy(energy, samples, labels, batch_size=n)
+        result[f"mmd_{name}"] = M.mmd(samples[: min(n, 2000)], test[:2000])
+    points_2d = ctx.data.kind == "points" and ctx.data.num_features == 2 and labels is None
     if points_2d:
-        scores = M.grid_nll(energy, test, value_range=run.data.value_range, resolution=resolution,
-                            log_prob=run.data.log_prob)
+        scores = M.grid_nll(energy, test, value_range=ctx.data.value_range, resolution=resolution,
+                            log_prob=ctx.data.log_prob)
         result.update(nll=scores["nll"], log_z=scores["log_z"])
         if "true_nll" in scores:
             result.update(true_nll=scores["true_nll"], nll_gap=scores["gap"])
         captions = {"replay": "replay buffer samples", "chains": f"{chain_steps}-step chains from noise"}
-        viz.save_density_plot(run.out_dir / "samples.png", energy, run.data,
+        viz.save_density_plot(ctx.out_dir / "samples.png", energy, ctx.data,
                               {captions[k]: x for k, x in sets.items()}, resolution=resolution)
-    elif run.data.kind == "image":
-        viz.save_image_grid(run.out_dir / "samples.png", sets.get("replay", sets["chains"])[:64],
-                            value_range=run.data.value_range)
+    elif ctx.data.kind == "image":
+        viz.save_image_grid(ctx.out_dir / "samples.png", sets.get("replay", sets["chains"])[:64],
+                            value_range=ctx.data.value_range)
     return result

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from attrs import field, frozen
 from attrs import validators as v
 
+from energyflow.tasks.context import Task, TaskContext
 from energyflow.tasks.generate import sample_and_score
 
 
 @frozen(kw_only=True)
-class SampleTask:
+class SampleTask(Task):
     """Load a checkpoint, sample with the recipe's sampler, write the picture and metrics."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
@@ -28,9 +29,8 @@ class SampleTask:
     from_buffer: bool = field(default=True, validator=v.instance_of(bool),
                               metadata={"help": "also sample from the checkpoint's replay buffer"})
 
-    def run(self, run: Any) -> dict[str, float]:
-        path = Path(self.checkpoint) if self.checkpoint is not None else run.out_dir / "checkpoint.pt"
-        trainer = run.load_checkpoint(path)
-        run.log(f"loaded {path} (step {trainer.step_count})")
-        return sample_and_score(run, trainer, self.num_samples, self.chain_steps, self.resolution,
+    def run(self, ctx: TaskContext) -> dict[str, float]:
+        path = Path(self.checkpoint) if self.checkpoint is not None else ctx.out_dir / "checkpoint.pt"
+        trainer = ctx.load_checkpoint(path)
+        return sample_and_score(ctx, trainer, self.num_samples, self.chain_steps, self.resolution,
                                 buffer=self.from_buffer)

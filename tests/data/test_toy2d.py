@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from energyflow.components import BuildContext
-from energyflow.data import TOY_DENSITIES, TensorData, Toy2DSpec, sample_toy, toy_log_prob
+from energyflow.data import (
+    TOY_DENSITIES,
+    TensorData,
+    Toy2DSpec,
+    sample_toy,
+    toy_log_prob,
+)
 
 EXACT = ("8gaussians", "rings", "checkerboard")
 

@@ -36,7 +36,8 @@ def test_sampler_matches_gaussian(sampler, tol):
     assert torch.all((mean - MEAN).abs() < tol), mean
     assert torch.all((cov - COV).abs() < tol), cov
     if not isinstance(sampler, ef.Langevin):
-        assert 0.3 < sampler.last_stats["acceptance_rate"] <= 1.0
+        stats = sampler.run(ef.GaussianEnergy(MEAN, COV), torch.zeros(200, 2), steps=50).stats
+        assert 0.3 < stats["acceptance_rate"] <= 1.0
 
 
 def test_mala_is_exact_for_large_steps_where_ula_is_biased():
@@ -100,17 +101,21 @@ def test_no_graph_and_no_parameter_gradients():
 def test_callback_and_stats():
     seen = []
     sampler = ef.MALA(steps=7, step_size=0.1)
-    sampler.sample(ef.GaussianEnergy(torch.zeros(2), torch.eye(2)), torch.zeros(4, 2), callback=lambda i, x: seen.append(i))
+    gaussian = ef.GaussianEnergy(torch.zeros(2), torch.eye(2))
+    result = sampler.run(gaussian, torch.zeros(4, 2), callback=lambda i, x: seen.append(i))
     assert seen == list(range(7))
-    assert set(sampler.last_stats) == {"sample_energy", "sample_grad_norm", "acceptance_rate"}
+    assert set(result.stats) == {"sample_energy", "sample_grad_norm", "acceptance_rate"}
+    # the statistics are those of the returned points, not of a point one step earlier
+    assert result.stats["sample_energy"] == pytest.approx(float(gaussian(result.x).mean()), rel=1e-6)
+    assert not hasattr(sampler, "last_stats")  # nothing measured lives on the shared sampler
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: ef.Langevin(step_size=-1.0), "step_size must be a number > 0, got -1.0"),
-    (lambda: ef.Langevin(steps=0), "steps must be an integer >= 1, got 0"),
-    (lambda: ef.Langevin(noise=-0.1), "noise must be a number >= 0 or 'ula', got -0.1"),
-    (lambda: ef.Langevin(clamp=(1.0, 0.0)), r"expected low < high, got \[1.0, 0.0\]"),
-    (lambda: ef.HMC(leapfrog_steps=0), "leapfrog_steps must be an integer >= 1, got 0"),
+    (lambda: ef.Langevin(step_size=-1.0), "'step_size' must be > 0.0: -1.0"),
+    (lambda: ef.Langevin(steps=0), "'steps' must be >= 1: 0"),
+    (lambda: ef.Langevin(noise=-0.1), "satisfied for value -0.1"),
+    (lambda: ef.Langevin(clamp=(1.0, 0.0)), r"must have low < high, got \[1.0, 0.0\]"),
+    (lambda: ef.HMC(leapfrog_steps=0), "'leapfrog_steps' must be >= 1: 0"),
     (lambda: ef.Langevin().sample(ef.GaussianEnergy(torch.zeros(2), torch.eye(2)), torch.zeros(2, 2), steps=-3),
      "steps must be an integer >= 0, got -3"),
 ])

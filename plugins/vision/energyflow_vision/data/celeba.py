@@ -19,6 +19,7 @@ from attrs import validators as v
 
 from energyflow import TensorData
 from energyflow_vision.data.common import (
+    SIZE,
     DatasetLayoutError,
     ImageDataSpec,
     as_tensor_u8,
@@ -26,7 +27,7 @@ from energyflow_vision.data.common import (
     layout_error,
     require_root,
     root_field,
-    size_converter,
+    square,
 )
 from energyflow_vision.data.pictures import read_picture
 
@@ -61,21 +62,16 @@ def read_partition(path: Path) -> dict[str, int]:
         raise layout_error("celeba", f"malformed partition list ({e})", path, "lines 'file split' with split 0, 1 or 2") from e
 
 
-def _attributes_validator(instance: Any, attribute: Any, value: Any) -> None:
-    if not all(isinstance(a, str) for a in value):
-        raise ValueError(f"{attribute.name} must be a list of CelebA attribute names, got {value!r}")
-
-
 @frozen(kw_only=True)
 class CelebASpec(ImageDataSpec):
     """CelebA aligned faces with binary attribute vectors (center crop, resize)."""
 
     root: str | None = root_field("img_align_celeba/, list_attr_celeba.txt and list_eval_partition.txt")
-    attributes: tuple[str, ...] = field(default=(), converter=tuple, validator=_attributes_validator,
+    attributes: tuple[str, ...] = field(default=(), converter=tuple, validator=v.deep_iterable(v.instance_of(str)),
                                         metadata={"help": "attribute names to keep, e.g. [\"Smiling\", \"Male\"]; [] keeps all 40"})
     crop: int | None = field(default=140, validator=v.optional([v.instance_of(int), v.ge(1)]),
                              metadata={"help": "side of the centred square crop before resizing; none for no crop"})
-    size: int | tuple[int, int] | None = field(default=(128, 128), converter=size_converter,
+    size: int | tuple[int, int] | None = field(default=(128, 128), converter=square, validator=SIZE,
                                          metadata={"help": "resize to this many pixels (int or [height, width])"})
     test_limit: int | None = field(default=1000, validator=v.optional([v.instance_of(int), v.ge(1)]),
                                    metadata={"help": "keep only the first N test images (each is a JPEG to decode); none keeps all"})

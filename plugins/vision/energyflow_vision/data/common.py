@@ -110,21 +110,16 @@ def finish(
     )
 
 
-def size_converter(value: Any) -> tuple[int, int] | None:
-    """Converter: ``None``, an int (square) or ``[height, width]``."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise TypeError(f"size must be an integer or [height, width], got {value!r}")
-    if isinstance(value, int):
-        value = (value, value)
-    try:
-        height, width = (int(s) for s in value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"size must be an integer or [height, width], got {value!r}") from e
-    if height < 1 or width < 1:
-        raise ValueError(f"size must be positive, got {value!r}")
-    return (height, width)
+def square(value: Any) -> Any:
+    """Converter: an int ``s`` becomes ``(s, s)``; a list a tuple; anything else is left to the validator."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    return tuple(value) if isinstance(value, list) else value
+
+
+#: Validator of a ``size`` option: none, or ``(height, width)`` positive integers.
+SIZE = v.optional(v.and_(v.instance_of(tuple), v.min_len(2), v.max_len(2),
+                         v.deep_iterable(v.and_(v.instance_of(int), v.ge(1)))))
 
 
 def root_field(layout: str) -> Any:
@@ -133,20 +128,15 @@ def root_field(layout: str) -> Any:
                  metadata={"help": f"folder holding {layout}"})
 
 
-def _optional_positive_int(instance: Any, attribute: Any, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{attribute.name} must be a positive integer or none, got {value!r}")
-
-
 @frozen(kw_only=True)
 class ImageDataSpec:
     """Options every image dataset takes (subclasses add their own and implement ``load``)."""
 
-    size: int | tuple[int, int] | None = field(default=None, converter=size_converter,
+    size: int | tuple[int, int] | None = field(default=None, converter=square, validator=SIZE,
                                          metadata={"help": "resize to this many pixels (int or [height, width]); none keeps the size"})
-    limit: int | None = field(default=None, validator=_optional_positive_int,
+    limit: int | None = field(default=None, validator=v.optional([v.instance_of(int), v.ge(1)]),
                               metadata={"help": "keep only the first N training images; none keeps all"})
-    test_limit: int | None = field(default=None, validator=_optional_positive_int,
+    test_limit: int | None = field(default=None, validator=v.optional([v.instance_of(int), v.ge(1)]),
                                    metadata={"help": "keep only the first N test images; none keeps all"})
     dequantize: bool = field(default=True, validator=v.instance_of(bool),
                              metadata={"help": "IGEBM uniform dequantization (x + U(0,1)) / 256 of the training split"})

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from attrs import field, frozen
+from attrs import validators as v
 from einops import rearrange
 
 from energyflow import TensorData
@@ -48,17 +49,13 @@ def read_npz_batch(path: Path, dataset: str = "imagenet32") -> tuple[np.ndarray,
     return rearrange(data, "n (c h w) -> n c h w", c=3, h=side, w=side), labels - 1
 
 
-def _batches_validator(instance: Any, attribute: Any, value: Any) -> None:
-    if not value or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 10 for b in value):
-        raise ValueError(f"{attribute.name} must be a non-empty list of batch numbers 1..10, got {value!r}")
-
-
 @frozen(kw_only=True)
 class ImageNet32Spec(ImageDataSpec):
     """Downsampled ImageNet 32x32 (1.28M train / 50k val, 1000 classes) from the npz batches."""
 
     root: str | None = root_field("train_data_batch_1..10 and val_data (.npz)")
-    batches: tuple[int, ...] = field(default=tuple(range(1, 11)), converter=tuple, validator=_batches_validator,
+    batches: tuple[int, ...] = field(default=tuple(range(1, 11)), converter=tuple,
+                                     validator=[v.min_len(1), v.deep_iterable(v.and_(v.instance_of(int), v.ge(1), v.le(10)))],
                                      metadata={"help": "which training batches (1..10) to read"})
 
     def build(self, ctx: Any) -> TensorData:

@@ -9,20 +9,20 @@ class). The dataset's quality classifier scores how many chains end as the targe
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from attrs import field, frozen
 from attrs import validators as v
 
-from energyflow.run import RunError
+from energyflow.tasks.context import RunError, Task, TaskContext, train_metrics
 from energyflow_vision.images import save_table
 from energyflow_vision.quality.classifier import load_or_train, predict
-from energyflow_vision.tasks.common import checkpoint_field, pick_test, require_images, train_metrics, trained
+from energyflow_vision.tasks.common import checkpoint_field, require_images, trained
 
 
 @frozen(kw_only=True)
-class CrossClassTask:
+class CrossClassTask(Task):
     """Chains from images of one class under another class's energy; share that become the target class."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
@@ -41,39 +41,39 @@ class CrossClassTask:
     cache_dir: str | None = field(default=None, validator=v.optional(v.instance_of(str)),
                                   metadata={"help": "where the quality classifier is cached; none: ~/.cache/energyflow"})
 
-    def run(self, run: Any) -> dict[str, float]:
-        require_images(run, "cross_class")
-        data = run.data
-        if not run.conditional or data.train_labels.is_floating_point():
+    def run(self, ctx: TaskContext) -> dict[str, float]:
+        require_images(ctx, "cross_class")
+        data = ctx.data
+        if not ctx.conditional or data.train_labels.is_floating_point():
             raise RunError("task cross_class needs a class-conditional energy: set energy.conditional = true "
                            "on a dataset with class labels")
         if self.target is not None and self.target >= data.num_classes:
             raise RunError(f"task.target = {self.target}, but the dataset has classes 0..{data.num_classes - 1}")
-        trainer = trained(run, self.checkpoint)
-        images, source = pick_test(run, self.num_images)
+        trainer = trained(ctx, self.checkpoint)
+        images, source = ctx.pick_test(self.num_images)
         target = (torch.full_like(source, self.target) if self.target is not None
                   else (source + self.shift) % data.num_classes)
-        bound = trainer.sampling_energy.condition(y=target.to(run.device))
+        bound = ctx.bind(trainer.sampling_energy, target.to(ctx.device))
         every = max(1, self.steps // (self.frames - 1))
         frames = [images]
 
         def record(step: int, x: torch.Tensor) -> None:
             if (step + 1) % every == 0 and len(frames) < self.frames:
                 frames.append(x.cpu())
-        with run.phase("cross-class chains", total=self.steps) as advance:
-            final = run.sampler.sample(bound, images.to(run.device), steps=self.steps, generator=run.generator,
+        with ctx.phase("cross-class chains", self.steps) as advance:
+            final = ctx.sampler.sample(bound, images.to(ctx.device), steps=self.steps, generator=ctx.generator,
                                        callback=lambda step, x: (record(step, x), advance(1))).cpu()
         frames[-1] = final
         examples = torch.stack([data.train[(data.train_labels == int(t)).nonzero()[0, 0]] for t in target[: self.shown]])
-        save_table(run.out_dir / "cross_class.png", [f[: self.shown] for f in frames] + [examples[: self.shown]],
+        save_table(ctx.out_dir / "cross_class.png", [f[: self.shown] for f in frames] + [examples[: self.shown]],
                    value_range=data.value_range)
         classifier, accuracy = load_or_train(data, cache_dir=self.cache_dir, steps=self.classifier_steps,
-                                             device=run.device, log=run.log)
+                                             device=ctx.device, log=ctx.log)
         before, after = predict(classifier, images)[1], predict(classifier, final)[1]
         with torch.no_grad():
-            e_before, e_after = bound(images.to(run.device)).mean(), bound(final.to(run.device)).mean()
+            e_before, e_after = bound(images.to(ctx.device)).mean(), bound(final.to(ctx.device)).mean()
         return {
-            **train_metrics(run),
+            **train_metrics(trainer),
             "target_rate_before": float((before == target).float().mean()),
             "target_rate_after": float((after == target).float().mean()),
             "source_rate_after": float((after == source).float().mean()),

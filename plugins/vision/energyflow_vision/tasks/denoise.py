@@ -10,23 +10,21 @@ Writes ``denoise.png`` (columns: corrupted | denoised | clean).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from attrs import field, frozen
 from attrs import validators as v
 from einops import repeat
 
+from energyflow.tasks.context import Task, TaskContext, train_metrics
 from energyflow_vision.images import save_table
 from energyflow_vision.tasks.common import (
     checkpoint_field,
     labels_field,
-    pick_test,
-    restoration_labels,
     psnr,
     require_images,
-    sample_batched,
-    train_metrics,
+    restoration_labels,
     trained,
 )
 
@@ -44,7 +42,7 @@ def salt_and_pepper(images: torch.Tensor, fraction: float = 0.1, low: float = 0.
 
 
 @frozen(kw_only=True)
-class DenoiseTask:
+class DenoiseTask(Task):
     """Salt-and-pepper corruption of test images, restored by the sampler; PSNR before and after."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
@@ -60,20 +58,20 @@ class DenoiseTask:
     batch_size: int = field(default=256, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "chains run at once"})
     use_labels: bool = labels_field()
 
-    def run(self, run: Any) -> dict[str, float]:
-        require_images(run, "denoise")
-        trainer = trained(run, self.checkpoint)
-        clean, labels = pick_test(run, self.num_images)
-        labels = restoration_labels(run, labels, self.use_labels, "denoise")
-        corrupted, hit = salt_and_pepper(clean, self.fraction, self.low, self.high, generator=run.generator)
-        denoised = sample_batched(run, trainer.sampling_energy, corrupted, labels, self.rounds * run.sampler.steps,
-                                  batch_size=self.batch_size, description="denoise")
+    def run(self, ctx: TaskContext) -> dict[str, float]:
+        require_images(ctx, "denoise")
+        trainer = trained(ctx, self.checkpoint)
+        clean, labels = ctx.pick_test(self.num_images)
+        labels = restoration_labels(ctx, labels, self.use_labels, "denoise")
+        corrupted, hit = salt_and_pepper(clean, self.fraction, self.low, self.high, generator=ctx.generator)
+        denoised = ctx.sample(trainer.sampling_energy, corrupted, labels, steps=self.rounds * ctx.sampler.steps,
+                              batch_size=self.batch_size, description="denoise")
         shown = slice(0, self.shown)
-        save_table(run.out_dir / "denoise.png", [corrupted[shown], denoised[shown], clean[shown]],
-                   value_range=run.data.value_range)
-        value_range = run.data.value_range
+        value_range = ctx.data.value_range
+        save_table(ctx.out_dir / "denoise.png", [corrupted[shown], denoised[shown], clean[shown]],
+                   value_range=value_range)
         return {
-            **train_metrics(run),
+            **train_metrics(trainer),
             "psnr_corrupted": psnr(corrupted, clean, value_range),
             "psnr_denoised": psnr(denoised, clean, value_range),
             "mse_corrupted": float((corrupted - clean).pow(2).mean()),

@@ -23,18 +23,14 @@ import torch
 from attrs import field, frozen
 from attrs import validators as v
 
+from energyflow.tasks.context import Task, TaskContext, train_metrics
 from energyflow_vision.images import save_curves, save_grid, save_table
 from energyflow_vision.quality import ImageQuality, evenly_spaced
 from energyflow_vision.tasks.common import (
-    bind,
-    buffer_starts,
     checkpoint_field,
     nearest,
     require_images,
-    sample_batched,
-    train_metrics,
     trained,
-    uniform,
 )
 
 _count = [v.instance_of(int), v.ge(0)]
@@ -47,7 +43,7 @@ def _inception_choice(instance: Any, attribute: Any, value: Any) -> None:
 
 
 @frozen(kw_only=True)
-class GenerateImagesTask:
+class GenerateImagesTask(Task):
     """Train, then draw sample grids, chains, class rows and nearest neighbours, and score the samples."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
@@ -78,84 +74,83 @@ class GenerateImagesTask:
     cache_dir: str | None = field(default=None, validator=v.optional(v.instance_of(str)),
                                   metadata={"help": "where the quality classifier is cached; none: ~/.cache/energyflow"})
 
-    def run(self, run: Any) -> dict[str, float]:
-        require_images(run, "generate_images")
-        trainer = trained(run, self.checkpoint)
+    def run(self, ctx: TaskContext) -> dict[str, float]:
+        require_images(ctx, "generate_images")
+        trainer = trained(ctx, self.checkpoint)
         energy = trainer.sampling_energy
-        metrics = train_metrics(run)
+        metrics = train_metrics(trainer)
         n = max(self.num_samples, self.eval_samples, self.nearest, 2)
-        labels = run.draw_labels(n)
-        steps = run.sampler.steps
+        labels = ctx.draw_labels(n)
         sets = {
-            "buffer": sample_batched(run, energy, buffer_starts(run, n, labels), labels, steps,
-                                     batch_size=self.batch_size, description="sample from buffer"),
-            "fresh": sample_batched(run, energy, uniform(run, n), labels, self.chain_steps,
-                                    batch_size=self.batch_size, description="long chains from noise"),
+            "buffer": ctx.sample(energy, ctx.chain_starts(n, "buffer", labels=labels), labels,
+                                 batch_size=self.batch_size, description="sample from buffer"),
+            "fresh": ctx.sample(energy, ctx.chain_starts(n), labels, steps=self.chain_steps,
+                                batch_size=self.batch_size, description="long chains from noise"),
         }
         for name, samples in sets.items():
-            save_grid(run.out_dir / f"samples_{name}.png", samples[: self.num_samples], value_range=run.data.value_range)
-            metrics[f"energy_{name}"] = _mean_energy(run, energy, samples, labels)
+            save_grid(ctx.out_dir / f"samples_{name}.png", samples[: self.num_samples], value_range=ctx.data.value_range)
+            metrics[f"energy_{name}"] = ctx.mean_energy(energy, samples, labels)
         # samples.png, the picture every energyflow run leaves, is the replay-buffer grid
-        save_grid(run.out_dir / "samples.png", sets["buffer"][: self.num_samples], value_range=run.data.value_range)
-        test_labels = run.data.test_labels[:n] if run.conditional else None
-        metrics["energy_data"] = _mean_energy(run, energy, run.data.test[:n], test_labels)
+        save_grid(ctx.out_dir / "samples.png", sets["buffer"][: self.num_samples], value_range=ctx.data.value_range)
+        test_labels = ctx.data.test_labels[:n] if ctx.conditional else None
+        metrics["energy_data"] = ctx.mean_energy(energy, ctx.data.test[:n], test_labels)
         if self.chain_rows:
-            metrics.update(self._chains(run, energy))
-        if self.per_class and run.conditional and not run.data.train_labels.is_floating_point():
-            self._class_rows(run, energy)
+            metrics.update(self._chains(ctx, energy))
+        if self.per_class and ctx.conditional and not ctx.data.train_labels.is_floating_point():
+            self._class_rows(ctx, energy)
         if self.nearest:
-            metrics.update(self._nearest(run, sets["buffer"]))
+            metrics.update(self._nearest(ctx, sets["buffer"]))
         if self.eval_samples:
-            quality = ImageQuality.prepare(run.data, cache_dir=self.cache_dir, classifier_steps=self.classifier_steps,
-                                           inception=self.inception, device=run.device, log=run.log,
+            quality = ImageQuality.prepare(ctx.data, cache_dir=self.cache_dir, classifier_steps=self.classifier_steps,
+                                           inception=self.inception, device=ctx.device, log=ctx.log,
                                            fid_reference_count=self.fid_reference)
             if quality.classifier_accuracy is not None:
-                run.log(f"quality classifier test accuracy {quality.classifier_accuracy:.3f}")
+                ctx.log(f"quality classifier test accuracy {quality.classifier_accuracy:.3f}")
             for name, samples in sets.items():
-                subset = labels[: self.eval_samples].cpu() if labels is not None else None
-                scores = quality.evaluate(samples[: self.eval_samples], subset, generator=run.generator)
+                subset = labels[: self.eval_samples] if labels is not None else None
+                scores = quality.evaluate(samples[: self.eval_samples], subset, generator=ctx.generator)
                 metrics.update({f"{name}_{k}": val for k, val in scores.items()})
         return metrics
 
-    def _chains(self, run: Any, energy: Any) -> dict[str, float]:
+    def _chains(self, ctx: TaskContext, energy: Any) -> dict[str, float]:
         rows = self.chain_rows
-        labels = run.draw_labels(rows)
-        bound = bind(energy, labels)
+        labels = ctx.draw_labels(rows)
+        bound = ctx.bind(energy, None if labels is None else labels.to(ctx.device))
         every = max(1, self.chain_steps // (self.chain_frames - 1))
-        x0 = uniform(run, rows).to(run.device)
+        x0 = ctx.chain_starts(rows).to(ctx.device)
         frames, energies = [x0.cpu()], [float(_energy(bound, x0).mean())]
 
         def record(step: int, x: torch.Tensor) -> None:
             if (step + 1) % every == 0 and len(frames) < self.chain_frames:
                 frames.append(x.cpu())
                 energies.append(float(_energy(bound, x).mean()))
-        with run.phase("chain pictures", total=self.chain_steps) as advance:
-            run.sampler.sample(bound, x0, steps=self.chain_steps, generator=run.generator,
+        with ctx.phase("chain pictures", self.chain_steps) as advance:
+            ctx.sampler.sample(bound, x0, steps=self.chain_steps, generator=ctx.generator,
                                callback=lambda step, x: (record(step, x), advance(1)))
-        save_table(run.out_dir / "chains.png", frames, value_range=run.data.value_range)
-        save_curves(run.out_dir / "chain_energy.png", {"mean energy": energies},
+        save_table(ctx.out_dir / "chains.png", frames, value_range=ctx.data.value_range)
+        save_curves(ctx.out_dir / "chain_energy.png", {"mean energy": energies},
                     xlabel=f"chain time (x{every} steps)", ylabel="energy", title="fresh chains from noise")
         return {"chain_energy_start": energies[0], "chain_energy_end": energies[-1]}
 
-    def _class_rows(self, run: Any, energy: Any) -> None:
-        classes = min(run.data.num_classes, self.max_classes)
+    def _class_rows(self, ctx: TaskContext, energy: Any) -> None:
+        classes = min(ctx.data.num_classes, self.max_classes)
         labels = torch.arange(classes).repeat_interleave(self.per_class)
         if self.class_rows_from == "buffer":
-            x0, steps = buffer_starts(run, labels.shape[0], labels), run.sampler.steps
+            x0, steps = ctx.chain_starts(labels.shape[0], "buffer", labels=labels), None
         else:
-            x0, steps = uniform(run, labels.shape[0]), self.chain_steps
-        samples = sample_batched(run, energy, x0, labels, steps, batch_size=self.batch_size, description="class rows")
-        save_grid(run.out_dir / "samples_by_class.png", samples, ncol=self.per_class,
-                  value_range=run.data.value_range)
+            x0, steps = ctx.chain_starts(labels.shape[0]), self.chain_steps
+        samples = ctx.sample(energy, x0, labels, steps=steps, batch_size=self.batch_size, description="class rows")
+        save_grid(ctx.out_dir / "samples_by_class.png", samples, ncol=self.per_class,
+                  value_range=ctx.data.value_range)
 
-    def _nearest(self, run: Any, samples: torch.Tensor) -> dict[str, float]:
-        reference = evenly_spaced(run.data.train, 20000)
+    def _nearest(self, ctx: TaskContext, samples: torch.Tensor) -> dict[str, float]:
+        reference = evenly_spaced(ctx.data.train, 20000)
         shown = samples[: self.nearest]
         _, idx = nearest(shown, reference, k=self.neighbours)
         columns = [shown] + [reference[idx[:, j]] for j in range(idx.shape[1])]
-        save_table(run.out_dir / "nearest.png", columns, value_range=run.data.value_range)
+        save_table(ctx.out_dir / "nearest.png", columns, value_range=ctx.data.value_range)
         scored = samples[:500]
-        test = run.data.test[: scored.shape[0]]
+        test = ctx.data.test[: scored.shape[0]]
         sample_d = nearest(scored, reference)[0].mean()
         test_d = nearest(test, reference)[0].mean()
         return {"nearest_l2": float(sample_d), "nearest_l2_test": float(test_d),
@@ -165,11 +160,3 @@ class GenerateImagesTask:
 def _energy(energy: Any, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return energy(x)
-
-
-def _mean_energy(run: Any, energy: Any, x: torch.Tensor, labels: torch.Tensor | None) -> float:
-    values = []
-    for start in range(0, x.shape[0], 512):
-        part = labels[start : start + 512].to(run.device) if labels is not None else None
-        values.append(_energy(bind(energy, part), x[start : start + 512].to(run.device)).cpu())
-    return float(torch.cat(values).mean())

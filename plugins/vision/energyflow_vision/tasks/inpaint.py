@@ -21,16 +21,13 @@ from attrs import field, frozen
 from attrs import validators as v
 from einops import repeat
 
+from energyflow.tasks.context import Task, TaskContext, train_metrics
 from energyflow_vision.images import save_table
 from energyflow_vision.tasks.common import (
-    buffer_starts,
     checkpoint_field,
     labels_field,
-    pick_test,
-    restoration_labels,
     require_images,
-    sample_batched,
-    train_metrics,
+    restoration_labels,
     trained,
 )
 
@@ -63,7 +60,7 @@ def hidden_mask(region: str, shape: tuple[int, int, int], n: int, *, box_fractio
 
 
 @frozen(kw_only=True)
-class InpaintTask:
+class InpaintTask(Task):
     """Fill a hidden region of test images with masked Langevin; MSE vs the truth and a mean-fill baseline."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
@@ -84,34 +81,34 @@ class InpaintTask:
     batch_size: int = field(default=256, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "chains run at once"})
     use_labels: bool = labels_field()
 
-    def run(self, run: Any) -> dict[str, float]:
-        require_images(run, "inpaint")
-        trainer = trained(run, self.checkpoint)
-        truth, labels = pick_test(run, self.num_images)
-        labels = restoration_labels(run, labels, self.use_labels, "inpaint")
-        hidden = hidden_mask(self.region, run.data.sample_shape, truth.shape[0], box_fraction=self.box_fraction,
-                             random_fraction=self.random_fraction, generator=run.generator)
-        low, high = run.data.value_range
-        noise = low + (high - low) * torch.rand(truth.shape, generator=run.generator)
-        mean_fill = torch.where(hidden, run.data.train.mean(0, keepdim=True), truth)
+    def run(self, ctx: TaskContext) -> dict[str, float]:
+        require_images(ctx, "inpaint")
+        trainer = trained(ctx, self.checkpoint)
+        truth, labels = ctx.pick_test(self.num_images)
+        labels = restoration_labels(ctx, labels, self.use_labels, "inpaint")
+        n = truth.shape[0]
+        hidden = hidden_mask(self.region, ctx.data.sample_shape, n, box_fraction=self.box_fraction,
+                             random_fraction=self.random_fraction, generator=ctx.generator)
+        noise = ctx.chain_starts(n)
+        mean_fill = torch.where(hidden, ctx.chain_starts(n, "mean"), truth)
         if self.init == "noise":
             start = torch.where(hidden, noise, truth)
         elif self.init == "mean":
             start = mean_fill
-        else:  # a per-class buffer without labels to use: states of classes drawn as in training
-            by_class = labels if labels is not None else run.draw_labels(truth.shape[0])
-            start = torch.where(hidden, buffer_starts(run, truth.shape[0], by_class).cpu(), truth)
+        else:  # a per-class buffer without labels to use draws classes as in training
+            start = torch.where(hidden, ctx.chain_starts(n, "buffer", labels=labels), truth)
 
         def masked(energy: Any, rows: slice) -> Any:
-            return energy.mask(~hidden[rows].to(run.device), truth[rows].to(run.device))
+            return energy.mask(~hidden[rows].to(ctx.device), truth[rows].to(ctx.device))
 
-        filled = sample_batched(run, trainer.sampling_energy, start, labels, self.rounds * run.sampler.steps,
-                                batch_size=self.batch_size, description="inpaint", energy_for=masked)
+        filled = ctx.sample(trainer.sampling_energy, start, labels, steps=self.rounds * ctx.sampler.steps,
+                            batch_size=self.batch_size, description="inpaint", energy_for=masked)
         shown = slice(0, self.shown)
+        low, high = ctx.data.value_range
         hole = torch.where(hidden, torch.full_like(truth, (low + high) / 2), truth)
-        save_table(run.out_dir / "inpaint.png", [hole[shown], filled[shown], truth[shown]], value_range=run.data.value_range)
+        save_table(ctx.out_dir / "inpaint.png", [hole[shown], filled[shown], truth[shown]], value_range=ctx.data.value_range)
         return {
-            **train_metrics(run),
+            **train_metrics(trainer),
             "mse_hidden": _mse(filled, truth, hidden),
             "mse_mean_fill": _mse(mean_fill, truth, hidden),
             "mse_noise_fill": _mse(torch.where(hidden, noise, truth), truth, hidden),

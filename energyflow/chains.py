@@ -1,0 +1,26 @@
+"""Chain starts and label binding: what the trainer, the buffer and every task share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from energyflow.core.energy import Energy
+
+
+def uniform_starts(n: int, sample_shape: tuple[int, ...], value_range: tuple[float, float],
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` uniform-noise samples over ``value_range`` (CPU), the IGEBM chain start."""
+    low, high = value_range
+    return low + (high - low) * torch.rand((n, *sample_shape), generator=generator)
+
+
+def bind_labels(energy: Energy, labels: torch.Tensor | None, key: str = "y") -> Energy:
+    """``energy`` conditioned on class labels ``(n,)`` or attribute vectors ``(n, A)``; unchanged for ``None``."""
+    return energy if labels is None else energy.condition(**{key: labels})
+
+
+def on(x: torch.Tensor | None, device: Any) -> torch.Tensor | None:
+    """``x`` moved to ``device`` (``None`` stays ``None``)."""
+    return None if x is None else x.to(device)
