@@ -37,7 +37,7 @@ SetOption = Annotated[list[str], typer.Option(
          "The value is TOML (bare words are strings); repeat --set for several keys.",
 )]
 RecipeArgument = Annotated[Path, typer.Argument(help="The recipe file (TOML), e.g. recipes/toy2d.toml.",
-                                                show_default=False)]
+                                                metavar="RECIPE", show_default=False)]
 
 
 def _console() -> Console:
@@ -57,9 +57,9 @@ def user_errors() -> Iterator[None]:
             raise
         typer.echo(f"Error: {' '.join(str(e).split())}", err=True)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        typer.echo("Interrupted.", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:  # a RunInterrupted carries 130 (SIGINT) or 143 (SIGTERM)
+        typer.echo("Interrupted; continue with --resume.", err=True)
+        raise typer.Exit(getattr(e, "exit_code", 130)) from None
 
 
 def run(
@@ -72,6 +72,9 @@ def run(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue training from the run folder's checkpoint.pt instead of starting over.",
     )] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an earlier run in the run folder (without it, a folder holding a run is an error).",
+    )] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no log lines.")] = False,
 ) -> None:
     """Run a recipe: write runs/NAME/ with recipe.toml, metrics.json, events.jsonl, samples.png, checkpoint.pt."""
@@ -79,7 +82,7 @@ def run(
 
     with user_errors():
         plan = load_recipe(recipe, set_)
-        job = Run(plan, out_dir=out, quiet=quiet, resume=resume)
+        job = Run(plan, out_dir=out, quiet=quiet, resume=resume, force=force)
         if not quiet:
             _console().print(f"run [bold]{escape(plan.name)}[/] -> {escape(str(job.out_dir))} "
                           f"(device {job.device}, seed {plan.run.seed})")
@@ -95,7 +98,7 @@ def check(
     recipe: RecipeArgument,
     set_: SetOption = [],  # noqa: B006
     show_toml: Annotated[bool, typer.Option(
-        "--toml", help="Print the resolved recipe (every option, defaults filled in) instead of the plan table.",
+        "--toml/--no-toml", help="Print the resolved recipe (every option, defaults filled in) instead of the plan table.",
     )] = False,
 ) -> None:
     """Validate a recipe and print the plan, without building or running anything."""
@@ -118,7 +121,7 @@ def check(
 
 def sample(
     run_dir: Annotated[Path, typer.Argument(help="A run folder holding recipe.toml and checkpoint.pt.",
-                                            show_default=False)],
+                                            metavar="RUN_DIR", show_default=False)],
     num_samples: Annotated[int, typer.Option("--num-samples", "-n", help="Samples to draw.", min=2)] = 2000,
     chain_steps: Annotated[int, typer.Option("--chain-steps", help="Steps of the chains started from noise.",
                                              min=1)] = 500,
@@ -164,13 +167,22 @@ def list_plugins(
 
 
 def describe(
-    kind: Annotated[str, typer.Argument(help="Component kind: energy, sampler, buffer, regularizer, dataset (or "
-                                             "data), task; or run / train for those tables.", show_default=False)],
+    kind: Annotated[str | None, typer.Argument(
+        help="Component kind: energy, sampler, buffer, regularizer, dataset (or data), task; or run / train for "
+             "those tables. Without it, list everything that can be described.", metavar="KIND",
+        show_default=False)] = None,
     name: Annotated[str | None, typer.Argument(help="The registered name, e.g. langevin (plugin:name picks "
-                                                       "one plugin's).", show_default=False)] = None,
+                                                       "one plugin's).", metavar="NAME", show_default=False)] = None,
 ) -> None:
     """Show a component's options: type, default and help, as a recipe table would set them."""
     with user_errors():
+        if kind is None:
+            table = Table("kind", "names", title="energyflow describe KIND NAME", title_justify="left")
+            table.add_row("run, train", escape("(the [run] and [train] tables)"))
+            for k in plugins.KINDS:
+                table.add_row(k, escape(", ".join(plugins.registry(k).names())))
+            _console().print(table)
+            return
         if kind in ("run", "train"):
             from energyflow.train import TrainSpec
 
@@ -202,8 +214,8 @@ def _version(value: bool) -> None:
 
 def make_app(*, with_plugins: bool = True) -> typer.Typer:
     """The CLI app; ``with_plugins`` adds the commands of plugins' ``register_commands``."""
-    app = typer.Typer(name="energyflow", help=HELP, no_args_is_help=True, add_completion=False,
-                      pretty_exceptions_enable=False)
+    app = typer.Typer(name="energyflow", help=HELP, no_args_is_help=True, pretty_exceptions_enable=False,
+                      context_settings={"help_option_names": ["-h", "--help"]})
 
     @app.callback()
     def _root(

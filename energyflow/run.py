@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,10 +35,13 @@ from rich.progress import (
 from energyflow.components import BuildContext, build
 from energyflow.plugins import get_plugin_manager
 from energyflow.recipe import Component, Recipe
+from energyflow.stopping import RunInterrupted, stop_requests
 from energyflow.tasks.context import RunError, TaskContext
 
 CHECKPOINT = "checkpoint.pt"
 EVENTS = "events.jsonl"
+#: files whose presence means a folder holds a run (which a new run must not replace silently)
+RUN_FILES = ("recipe.toml", "metrics.json", EVENTS, CHECKPOINT)
 
 
 def choose_device(name: str) -> torch.device:
@@ -75,12 +79,13 @@ class Run:
     """
 
     def __init__(self, recipe: Recipe, *, out_dir: str | Path | None = None, quiet: bool = False,
-                 resume: bool = False, pm: Any = None, console: Console | None = None):
+                 resume: bool = False, force: bool = False, pm: Any = None, console: Console | None = None):
         self.recipe = recipe
         self.pm = pm or get_plugin_manager()
         self.out_dir = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
         self.quiet = quiet
         self.resume = resume
+        self.replace = self._claim_folder(force)
         self.console = console or Console()
         self.train_spec = recipe.train
         self._trainer: Any = None
@@ -101,6 +106,16 @@ class Run:
         self.buffer = self._build(recipe.buffer, ctx) if recipe.buffer is not None else None
         self.task = self._build(recipe.task, ctx)
 
+    def _claim_folder(self, force: bool) -> bool:
+        """Whether an earlier run in ``out_dir`` is to be replaced; a `RunError` if it would be silently."""
+        held = [name for name in RUN_FILES if (self.out_dir / name).exists()]
+        if not held or self.resume:
+            return False
+        if not force:
+            raise RunError(f"{self.out_dir} holds a run already ({', '.join(held)}); continue it with --resume, "
+                           "replace it with --force, or write elsewhere with --out DIR or --set run.name=NEW")
+        return True
+
     def _build(self, component: Component, ctx: BuildContext) -> Any:
         try:
             return build(component.spec, ctx)
@@ -110,6 +125,8 @@ class Run:
     # ------------------------------------------------------------------ the run
     def execute(self) -> dict[str, float]:
         """Write the resolved recipe, run the task, write ``metrics.json``; returns the metrics."""
+        if self.replace:
+            shutil.rmtree(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         header = (f"Resolved recipe of run {self.recipe.name!r} (from {self.recipe.source}"
                   + "".join(f" --set {o}" for o in self.recipe.overrides) + "), every option spelled out.\n"
@@ -189,28 +206,31 @@ class Run:
         events = self._events_from(start)
         task = self.progress.add_task("train", total=spec.iterations, completed=start, stats="")
         completed, saved, began = start, start, time.perf_counter()
-        try:
-            for step in range(start + 1, spec.iterations + 1):
-                completed = None  # a step is half done (the generator moved) until trainer.step returns
-                x, labels = self._batch(spec.batch_size)
-                stats = trainer.step(x, labels, generator=self.generator)
-                completed = step
-                self.progress.update(task, advance=1, stats=_summary(stats))
-                if step % spec.log_every == 0 or step == spec.iterations:
-                    line = {"step": step, **stats, "gap": stats["e_neg"] - stats["e_pos"],
-                            "elapsed_s": round(time.perf_counter() - began, 3)}
-                    events.write(json.dumps(line) + "\n")
-                    events.flush()
-                self.pm.hook.on_step(run=self, step=step, metrics=stats)
-                if step % spec.checkpoint_every == 0:
-                    saved = self.save_checkpoint(trainer, step)
-        except KeyboardInterrupt:
-            if completed is not None and completed > saved:
-                self.save_checkpoint(trainer, completed)
-            self.log(f"interrupted; continue with --resume (checkpoint at step {completed or saved})")
-            raise
-        finally:
-            events.close()
+        with stop_requests(self.log) as stop:
+            try:
+                for step in range(start + 1, spec.iterations + 1):
+                    completed = None  # a step is half done (the generator moved) until trainer.step returns
+                    x, labels = self._batch(spec.batch_size)
+                    stats = trainer.step(x, labels, generator=self.generator)
+                    completed = step
+                    self.progress.update(task, advance=1, stats=_summary(stats))
+                    if step % spec.log_every == 0 or step == spec.iterations:
+                        line = {"step": step, **stats, "gap": stats["e_neg"] - stats["e_pos"],
+                                "elapsed_s": round(time.perf_counter() - began, 3)}
+                        events.write(json.dumps(line) + "\n")
+                        events.flush()
+                    self.pm.hook.on_step(run=self, step=step, metrics=stats)
+                    if step % spec.checkpoint_every == 0:
+                        saved = self.save_checkpoint(trainer, step)
+                    if stop:
+                        raise RunInterrupted(stop[0])
+            except KeyboardInterrupt:
+                if completed is not None and completed > saved:
+                    self.save_checkpoint(trainer, completed)
+                self.log(f"interrupted; continue with --resume (checkpoint at step {completed or saved})")
+                raise
+            finally:
+                events.close()
         if completed != saved or not (self.out_dir / CHECKPOINT).exists():
             self.save_checkpoint(trainer, completed)
         return trainer

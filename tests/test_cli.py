@@ -114,3 +114,11 @@ def test_plugins_add_commands(register_plugin):
     register_plugin(Hello(), name="hello")
     assert invoke("hello", "--name", "ebm").stdout == "hello ebm\n"
     assert "hello" in invoke("plugins").stdout
+
+
+def test_conventional_help_flags_and_listing(tiny_recipe):
+    assert invoke("-h").exit_code == 0 and "Commands" in invoke("-h").stdout
+    assert "RECIPE" in invoke("check", "-h").stdout
+    assert invoke("check", str(tiny_recipe), "--no-toml").stdout.rstrip().endswith("is valid")
+    listing = invoke("describe")
+    assert listing.exit_code == 0 and "langevin" in listing.stdout and "toy2d" in listing.stdout
