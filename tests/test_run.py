@@ -162,6 +162,18 @@ def test_pictures(tmp_path):
         assert image.width > 0 and image.height > 0
 
 
+def test_a_short_toy2d_run_learns_most_of_the_density(tmp_path):
+    """recipes/toy2d.toml cut to 600 steps (about 8 s): most of the way from uniform (1.3 nats worse) to the truth.
+
+    Measured: nll_gap 0.40, mmd_chains 0.0048 at seed 0 (and 0.69, 0.0086 after only 300 steps).
+    """
+    recipe = load_recipe(Path(__file__).parent.parent / "recipes" / "toy2d.toml", [
+        "train.iterations=600", "task.num_samples=500", "task.chain_steps=100"])
+    metrics = Run(recipe, out_dir=tmp_path / "toy2d", quiet=True).execute()
+    assert metrics["nll_gap"] < 0.55, metrics
+    assert metrics["mmd_chains"] < 0.007, metrics
+
+
 @pytest.mark.slow
 def test_toy2d_recipe_learns_the_density(tmp_path):
     """The first main job: recipes/toy2d.toml end to end (1-2 minutes on two CPU cores)."""

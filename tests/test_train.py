@@ -38,6 +38,7 @@ def test_contrastive_divergence_recovers_a_gaussian():
 
 
 def test_step_record_and_side_effects():
+    torch.manual_seed(0)  # the L2 check below holds for small initial energies; a seed makes it one network
     energy = ef.MLPEnergy(2, hidden=(16,))
     before = copy.deepcopy(energy.state_dict())
     cd = ef.ContrastiveDivergence(energy, ef.Langevin(steps=3, clamp=(-1.0, 1.0)), ef.ReplayBuffer((2,), capacity=50),

@@ -32,11 +32,12 @@ from vision_fixtures import (
 )
 
 
-def _check_images(data, shape, n_train, n_test):
+def _check_images(data, shape, n_train, n_test, *, dequantized=True):
     assert data.kind == "image" and data.value_range == (0.0, 1.0)
     assert data.train.dtype == torch.float32 and data.test.dtype == torch.float32
     assert tuple(data.train.shape) == (n_train, *shape) and tuple(data.test.shape) == (n_test, *shape)
-    assert data.train.min() >= 0 and data.train.max() < 1 and data.test.min() >= 0 and data.test.max() <= 1
+    train_top = data.train.max() < 1 if dequantized else data.train.max() <= 1  # (x + u) / 256 < 1; x / 255 <= 1
+    assert data.train.min() >= 0 and train_top and data.test.min() >= 0 and data.test.max() <= 1
 
 
 # ---------------------------------------------------------------------------------------- digits
@@ -56,7 +57,7 @@ def test_digits_split_is_stratified_fixed_and_dequantized():
 
 def test_digits_resize_limit_and_no_dequantization():
     data = DigitsSpec(size=16, limit=100, test_limit=20, dequantize=False).build(ctx())
-    _check_images(data, (1, 16, 16), 100, 20) if data.train.max() < 1 else None
+    _check_images(data, (1, 16, 16), 100, 20, dequantized=False)
     assert tuple(data.train.shape) == (100, 1, 16, 16) and tuple(data.test.shape) == (20, 1, 16, 16)
     assert torch.allclose(data.train * 255, (data.train * 255).round(), atol=1e-4)
 
@@ -73,7 +74,7 @@ def test_dequantize_matches_the_paper_formula():
 def test_mnist_flat_idx(tmp_path, gz):
     arrays = write_idx_set(tmp_path, gz=gz)
     data = MnistSpec(root=str(tmp_path), dequantize=False).build(ctx())
-    _check_images(data, (1, 28, 28), 12, 6) if data.train.max() < 1 else None
+    _check_images(data, (1, 28, 28), 12, 6, dequantized=False)
     assert tuple(data.train.shape) == (12, 1, 28, 28)
     assert torch.equal((data.train[:, 0] * 255).round().to(torch.uint8), torch.from_numpy(arrays["train-images-idx3-ubyte"]))
     assert data.train_labels.tolist() == [i % 10 for i in range(12)] and data.num_classes == 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,12 @@ TASK_SHRINK = {
     "inpaint": ["task.num_images=4", "task.rounds=1", "task.shown=2"],
     "denoise": ["task.num_images=4", "task.rounds=1", "task.shown=2"],
     "cross_class": ["task.num_images=4", "task.steps=2", "task.frames=2", "task.shown=2", "task.classifier_steps=10"],
+}
+KEYS = {  # what each task must report (beside the training numbers)
+    "generate_images": ("loss", "gap", "energy_buffer", "energy_fresh", "buffer_cfd", "fresh_cfd"),
+    "inpaint": ("mse_hidden", "mse_mean_fill", "mse_noise_fill", "visible_max_change"),
+    "denoise": ("psnr_corrupted", "psnr_denoised", "mse_corrupted", "mse_denoised"),
+    "cross_class": ("target_rate_before", "target_rate_after", "energy_before", "energy_after"),
 }
 EXPECTED = {
     "digits": ("generate_images", "samples_fresh.png"),
@@ -48,7 +55,8 @@ def test_digits_recipe_runs_shrunk(name, tmp_path, cache):
     result = CliRunner().invoke(make_app(), args)
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert (tmp_path / picture).is_file() and metrics
+    assert (tmp_path / picture).is_file()
+    assert set(KEYS[task]) <= set(metrics) and all(math.isfinite(v) for v in metrics.values())
     if task == "inpaint":
         assert metrics["visible_max_change"] == 0.0
 
