@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
+import math
 import random
 import shutil
 import time
@@ -32,14 +32,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from energyflow import checkpoints
+from energyflow.checkpoints import CHECKPOINT
 from energyflow.components import BuildContext, build
 from energyflow.plugins import get_plugin_manager
 from energyflow.recipe import Component, Recipe
 from energyflow.stopping import RunInterrupted, stop_requests
 from energyflow.tasks.context import RunError, TaskContext
 
-CHECKPOINT = "checkpoint.pt"
 EVENTS = "events.jsonl"
+#: a run refuses to start on a disk with less free space than this
+MIN_FREE_BYTES = 64 * 2**20
 #: files whose presence means a folder holds a run (which a new run must not replace silently)
 RUN_FILES = ("recipe.toml", "metrics.json", EVENTS, CHECKPOINT)
 
@@ -107,7 +110,20 @@ class Run:
         self.task = self._build(recipe.task, ctx)
 
     def _claim_folder(self, force: bool) -> bool:
-        """Whether an earlier run in ``out_dir`` is to be replaced; a `RunError` if it would be silently."""
+        """Whether an earlier run in ``out_dir`` is to be replaced; a `RunError` if it would be silently,
+        or if the folder cannot be written or its disk is nearly full (found now, not at the first checkpoint)."""
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.out_dir / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise RunError(f"cannot write the run folder {self.out_dir}: {e.strerror or e}; "
+                           "choose another with --out DIR") from e
+        free = shutil.disk_usage(self.out_dir).free
+        if free < MIN_FREE_BYTES:
+            raise RunError(f"only {free / 2**20:.0f} MiB free on the disk of {self.out_dir}; checkpoints and pictures "
+                           f"need at least {MIN_FREE_BYTES / 2**20:.0f} MiB: free some space or choose --out DIR")
         held = [name for name in RUN_FILES if (self.out_dir / name).exists()]
         if not held or self.resume:
             return False
@@ -155,7 +171,7 @@ class Run:
     def write_json(self, name: str, obj: Any) -> Path:
         """Write ``obj`` as JSON to ``out_dir/name`` (atomically) and return the path."""
         path = self.out_dir / name
-        _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8"))
+        checkpoints.atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8"))
         return path
 
     @contextlib.contextmanager
@@ -193,8 +209,10 @@ class Run:
         """Train ``train.iterations`` steps (continuing from the checkpoint with ``resume``).
 
         Every step calls the ``on_step`` hook; every ``log_every`` steps a line goes to
-        ``events.jsonl``; every ``checkpoint_every`` steps, at the end, and when interrupted
-        between steps, the checkpoint is written. Returns the trainer.
+        ``events.jsonl``; every ``checkpoint_every`` steps, at the end, and when stopped by a
+        signal, the checkpoint is written. A diverging step (non-finite numbers, or an energy gap
+        past ``train.max_gap``) stops the run or rolls back, per ``train.on_divergence``. Returns
+        the trainer.
         """
         spec, trainer = self.train_spec, self.trainer
         start = 0
@@ -205,13 +223,23 @@ class Run:
             self.log(f"no {CHECKPOINT} in {self.out_dir} yet; starting from step 0")
         events = self._events_from(start)
         task = self.progress.add_task("train", total=spec.iterations, completed=start, stats="")
-        completed, saved, began = start, start, time.perf_counter()
+        completed, saved, rollbacks, began = start, start, 0, time.perf_counter()
+        if spec.on_divergence == "rollback" and not (self.out_dir / CHECKPOINT).exists():
+            self.save_checkpoint(trainer, start)  # something to roll back to
         with stop_requests(self.log) as stop:
             try:
-                for step in range(start + 1, spec.iterations + 1):
+                step = start
+                while step < spec.iterations:
+                    step += 1
                     completed = None  # a step is half done (the generator moved) until trainer.step returns
                     x, labels = self._batch(spec.batch_size)
                     stats = trainer.step(x, labels, generator=self.generator)
+                    if (problem := divergence(stats, spec.max_gap)) is not None:
+                        rollbacks += 1
+                        events = self._diverged(trainer, events, step, problem, saved, rollbacks)
+                        step = completed = saved
+                        self.progress.update(task, completed=saved)
+                        continue
                     completed = step
                     self.progress.update(task, advance=1, stats=_summary(stats))
                     if step % spec.log_every == 0 or step == spec.iterations:
@@ -235,6 +263,25 @@ class Run:
             self.save_checkpoint(trainer, completed)
         return trainer
 
+    def _diverged(self, trainer: Any, events: Any, step: int, problem: str, saved: int, rollbacks: int) -> Any:
+        """Stop (`RunError`) or roll back to the last checkpoint with a lower learning rate; returns the events file."""
+        spec = self.train_spec
+        record = {"step": step, "event": "diverged", "problem": problem, "policy": spec.on_divergence}
+        if spec.on_divergence == "stop" or rollbacks > spec.max_rollbacks:
+            events.write(json.dumps(record) + "\n")
+            tried = f" after {spec.max_rollbacks} rollbacks" if spec.on_divergence == "rollback" else ""
+            raise RunError(f"training diverged at step {step}{tried}: {problem}; lower sampler.step_size or train.lr, "
+                           f"or raise the l2_energy weight; the last good checkpoint (step {saved}) is kept")
+        events.close()
+        restored = self._restore(trainer, self.out_dir / CHECKPOINT)
+        lr = spec.lr * spec.rollback_lr_factor**rollbacks
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = lr
+        events = self._events_from(restored)
+        events.write(json.dumps({**record, "rolled_back_to": restored, "lr": lr}) + "\n")
+        self.log(f"[yellow]step {step} diverged ({problem}); rolled back to step {restored} with lr {lr:g}")
+        return events
+
     def _batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         idx = torch.randint(self.data.train.shape[0], (size,), generator=self.generator)
         labels = self.data.train_labels[idx].to(self.device) if self.conditional else None
@@ -251,50 +298,57 @@ class Run:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, trainer: Any, step: int) -> int:
-        """Write ``checkpoint.pt`` atomically (temp file + ``os.replace``); returns ``step``."""
-        state = {
+        """Write ``checkpoint.pt`` atomically (model, optimizer, EMA, buffer, generators, step); returns ``step``."""
+        checkpoints.save(self.out_dir / CHECKPOINT, {
             "step": step,
             "trainer": trainer.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "recipe": self.recipe.to_toml(),
-        }
-        _atomic_write(self.out_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+        })
         return step
-
-    def _read_checkpoint(self, path: Path) -> dict[str, Any]:
-        if not path.exists():
-            raise RunError(f"checkpoint not found: {path}; train first with a training task (energyflow run RECIPE)")
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise RunError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
 
     def load_checkpoint(self, path: str | Path) -> Any:
         """A trainer holding the weights, optimizer, buffer and EMA saved at ``path``."""
-        state = self._read_checkpoint(Path(path))
-        self.trainer.load_state_dict(state["trainer"])
+        state = checkpoints.read(Path(path))
+        self._load_trainer(state, Path(path))
         self.log(f"loaded {path} (step {self.trainer.step_count})")
         return self.trainer
 
+    def _load_trainer(self, state: dict[str, Any], path: Path) -> None:
+        try:
+            self.trainer.load_state_dict(state["trainer"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            first = " ".join(str(e).split())[:240]
+            raise RunError(f"checkpoint {path} does not fit this recipe's model: {type(e).__name__}: {first}") from e
+
     def _restore(self, trainer: Any, path: Path) -> int:
-        state = self._read_checkpoint(path)
-        trainer.load_state_dict(state["trainer"])
+        state = checkpoints.read(path)
+        changes = checkpoints.recipe_changes(state.get("recipe", ""), self.recipe.to_toml())
+        if blocked := checkpoints.unresumable(changes):
+            raise RunError(f"cannot resume from {path}: the recipe changed {', '.join(blocked)} since the checkpoint; "
+                           "undo the change, or start over with --force or another run name")
+        self._load_trainer(state, path)
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        if state.get("recipe") != self.recipe.to_toml():
-            self.log("[yellow]note: the recipe differs from the one the checkpoint was trained with")
+        if changes:
+            self.log(f"[yellow]note: resuming with changed {', '.join(changes)}")
         return int(state["step"])
+
+
+def divergence(stats: dict[str, float], max_gap: float | None) -> str | None:
+    """What is wrong with a training step's numbers (non-finite, or an energy gap past ``max_gap``), if anything."""
+    bad = [f"{key} = {value}" for key, value in stats.items() if not math.isfinite(value)]
+    if bad:
+        return "non-finite " + ", ".join(bad)
+    gap = stats["e_neg"] - stats["e_pos"]
+    if max_gap is not None and abs(gap) > max_gap:
+        return f"energy gap {gap:+.4g} beyond train.max_gap = {max_gap:g}"
+    return None
 
 
 def _summary(stats: dict[str, float]) -> str:
     return f"loss {stats['loss']:+.3f}  gap {stats['e_neg'] - stats['e_pos']:+.3f}"
-
-
-def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def run_recipe(recipe: Recipe, **kwargs: Any) -> dict[str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from attrs import field, frozen
@@ -157,6 +157,17 @@ class TrainSpec:
     ema_decay: float | None = field(default=None, validator=v.optional([v.ge(0.0), v.lt(1.0)]),
                                     metadata={"help": "EMA decay of weights used for sampling; none to disable"})
     log_every: int = field(default=10, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "steps between events.jsonl lines"})
+    on_divergence: Literal["stop", "rollback"] = field(
+        default="stop", validator=v.in_(("stop", "rollback")),
+        metadata={"help": "on a non-finite step or a gap past max_gap: stop (keeping the last good checkpoint) or "
+                          "roll back to it with a lower learning rate"})
+    max_gap: float | None = field(default=None, validator=v.optional(v.gt(0.0)),
+                                  metadata={"help": "|E(x-) - E(x+)| beyond this counts as divergence; none: only "
+                                                    "non-finite numbers do"})
+    max_rollbacks: int = field(default=3, validator=[v.instance_of(int), v.ge(1)],
+                               metadata={"help": "rollbacks allowed before the run stops (on_divergence = rollback)"})
+    rollback_lr_factor: float = field(default=0.5, converter=float, validator=[v.gt(0.0), v.lt(1.0)],
+                                      metadata={"help": "learning rate multiplier applied at each rollback"})
     checkpoint_every: int = field(default=500, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "steps between checkpoints"})
 
     def trainer(self, energy: Energy, sampler: Sampler, buffer: ReplayBuffer, regularizers: Sequence[Regularizer] = ()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,9 +43,11 @@ def test_a_signal_finishes_the_step_writes_a_checkpoint_there_and_exits(tiny_rec
          "--set", "train.iterations=1000000", "--set", "train.log_every=1", "--set", "train.checkpoint_every=1000000"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events = out / "events.jsonl"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # start-up (imports) can be slow on a loaded machine
     while time.monotonic() < deadline and (not events.exists() or len(events.read_text().splitlines()) < 3):
+        assert process.poll() is None, process.communicate()[1]
         time.sleep(0.05)
+    assert len(events.read_text().splitlines()) >= 3, "training did not reach step 3 in time"
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
@@ -52,3 +55,12 @@ def test_a_signal_finishes_the_step_writes_a_checkpoint_there_and_exits(tiny_rec
     steps = [json.loads(line)["step"] for line in events.read_text().splitlines()]
     saved = torch.load(out / CHECKPOINT, weights_only=True)["step"]
     assert saved == steps[-1] >= 3  # the step reached, not a periodic checkpoint (there was none)
+
+
+def test_an_unwritable_folder_or_a_full_disk_fails_at_start(tiny_recipe, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(RunError, match=r"cannot write the run folder .*file/run: .*; choose another with --out DIR"):
+        Run(load_recipe(tiny_recipe), out_dir=tmp_path / "file" / "run", quiet=True)
+    monkeypatch.setattr("energyflow.run.shutil.disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 10**6))
+    with pytest.raises(RunError, match=r"only 1 MiB free on the disk of .*; checkpoints and pictures need at least"):
+        Run(load_recipe(tiny_recipe), out_dir=tmp_path / "full", quiet=True)
