@@ -33,7 +33,7 @@ from energyflow.registry import (
     suggest,
 )
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("energyflow.builtins",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("energyflow.builtins", "energyflow.loggers")
 ENTRY_POINT_GROUP = "energyflow"
 LOAD_ENV = "ENERGYFLOW_LOAD_PLUGINS"
 DISABLE_ENV = "ENERGYFLOW_DISABLE_PLUGINS"

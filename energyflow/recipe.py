@@ -49,6 +49,9 @@ class RunSpec:
                         metadata={"help": "auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps"})
     threads: int = field(default=0, validator=[v.instance_of(int), v.ge(0)],
                          metadata={"help": "CPU threads for torch; 0 keeps torch's default (small models: 1 is best)"})
+    tensorboard: bool = field(default=False, validator=v.instance_of(bool),
+                              metadata={"help": "also write step numbers and metrics to runs/NAME/tensorboard/ "
+                                                "(pip install 'energyflow[tensorboard]')"})
     plugins: tuple[str, ...] = field(default=(), converter=tuple,
                                      metadata={"help": "plugins the recipe needs; check names the missing one"})
 

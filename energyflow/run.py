@@ -79,6 +79,7 @@ class Run:
         generator: the run's seeded CPU generator; all randomness after building comes from it.
         out_dir: the run folder.
         quiet: no progress display and no log lines.
+        extras: where plugins keep per-run state (the TensorBoard logger keeps its writer here).
     """
 
     def __init__(self, recipe: Recipe, *, out_dir: str | Path | None = None, quiet: bool = False,
@@ -92,6 +93,7 @@ class Run:
         self.console = console or Console()
         self.train_spec = recipe.train
         self._trainer: Any = None
+        self.extras: dict[str, Any] = {}  # per-run state of plugins (a logger's writer)
         self.device = choose_device(recipe.run.device)
         self.generator = seed_everything(recipe.run.seed)
         self.progress = Progress(

@@ -39,7 +39,7 @@ def test_hookimpl_marker_is_public():
 
 
 def test_builtins_register_through_the_hooks(plugin_manager):
-    assert plugins.DEFAULT_PLUGINS == ("energyflow.builtins",)
+    assert plugins.DEFAULT_PLUGINS == ("energyflow.builtins", "energyflow.loggers")
     for kind, names in BUILTINS.items():
         registry = plugins.registry(kind)
         assert registry.names() == names
@@ -331,7 +331,7 @@ def test_inline_plugin_is_unregistered_afterwards(plugin_manager):
 
 
 def test_disable_plugins_blocks_builtins(monkeypatch):
-    monkeypatch.setenv(plugins.DISABLE_ENV, "energyflow.builtins")
+    monkeypatch.setenv(plugins.DISABLE_ENV, "energyflow.builtins,energyflow.loggers")
     with fresh_plugin_manager():
         assert plugins.registry("sampler").names() == []
         assert plugins.plugin_infos() == []

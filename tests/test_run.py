@@ -181,3 +181,14 @@ def test_toy2d_recipe_learns_the_density(tmp_path):
     metrics = Run(recipe, out_dir=tmp_path / "toy2d", quiet=True).execute()
     assert metrics["nll_gap"] < 0.25, metrics  # uniform on the box would be 1.3 nats worse than the truth
     assert metrics["mmd_chains"] < 0.005, metrics
+
+
+def test_tensorboard_logger_writes_every_step_and_the_metrics(tiny_recipe, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    metrics = _run(tiny_recipe, tmp_path / "tb", "run.tensorboard=true")
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(1, 25))
+    assert events.Scalars("result/nll_gap")[0].value == pytest.approx(metrics["nll_gap"])
