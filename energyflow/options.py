@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import types
 import typing
 from pathlib import Path
@@ -25,7 +24,13 @@ from cattrs.errors import (
 
 from energyflow.plugins import suggest
 from energyflow.specs import Option, options_of, shadow
-from energyflow.tomlio import describe_value, format_toml, toml_ready, type_label
+from energyflow.tomlio import (
+    describe_value,
+    format_toml,
+    toml_key,
+    toml_ready,
+    type_label,
+)
 
 
 class RecipeError(ValueError):
@@ -157,19 +162,35 @@ def _leaves(e: BaseException, keys: tuple) -> Any:
         yield keys, e
 
 
+def _given(options: dict, keys: tuple) -> tuple[tuple, Any]:
+    """The deepest value the recipe gave along ``keys``, and the keys that reach it."""
+    node: Any = options
+    for depth, key in enumerate(keys):
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return keys[:depth], node
+    return keys, node
+
+
 def _structure_error(e: ClassValidationError, options: dict, known: list[Option], *, what: str, path: str,
                      where: Any) -> RecipeError:
     keys_path, leaf = next(_leaves(e, ()))
     at = path + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys_path)
     if isinstance(leaf, ForbiddenExtraKeysError):
-        key = sorted(leaf.extra_fields)[0]
+        key = toml_key(sorted(leaf.extra_fields)[0])
         names = sorted(o.name for o in known)
         message = f"{where(f'{path}.{key}')}: {path}.{key}: unknown option of {what}{suggest(key, names)}"
     elif isinstance(leaf, KeyError):
         help_text = next((o.help for o in known if keys_path and o.name == keys_path[-1]), "")
         message = f"{where(path)}: {at}: required option of {what} is missing" + (f" ({help_text})" if help_text else "")
     elif isinstance(leaf, WrongType):
-        value = functools.reduce(lambda node, k: node[k], keys_path, options)
+        found, value = _given(options, keys_path)
+        if found != keys_path:  # cattrs walked into a value of another shape (a table where an array belongs)
+            at = path + "".join(f"[{k}]" if isinstance(k, int) else f".{toml_key(k)}" for k in found)
+            field = next((o for o in known if found and o.name == found[0]), None)
+            if field is not None and len(found) == 1:
+                leaf = WrongType(value, field.type)
         message = f"{where(at)}: {at} = {format_toml(value)}: {leaf}"
     else:
         message = f"{where(path)}: [{path}] ({what}): {_sentence(leaf)}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 from attrs import field, frozen
@@ -23,7 +23,7 @@ from attrs import validators as v
 from energyflow import plugins
 from energyflow.options import RecipeError, build_spec
 from energyflow.plugins import PluginError, Registration, suggest
-from energyflow.tomlio import describe_value, format_toml, toml_document, toml_options
+from energyflow.tomlio import describe_value, format_toml, toml_document, toml_key, toml_options
 
 try:
     import tomllib
@@ -54,6 +54,10 @@ class RunSpec:
                                                 "(pip install 'energyflow[tensorboard]')"})
     plugins: tuple[str, ...] = field(default=(), converter=tuple,
                                      metadata={"help": "plugins the recipe needs; check names the missing one"})
+    compile: bool | Literal["auto"] = field(
+        default="auto", validator=v.or_(v.instance_of(bool), v.in_(("auto",))),
+        metadata={"help": "compile the samplers' energy-and-gradient step: true, false, or \"auto\" (when the run's "
+                          "sampling is long enough to pay the compile back and a probe shows it is faster)"})
 
 
 @frozen
@@ -213,7 +217,7 @@ class _Where:
 def _validate(table: dict[str, Any], where: _Where, overrides: tuple[str, ...], pm: Any) -> Recipe:
     for key, value in table.items():
         if key not in TABLES:
-            raise RecipeError(f"{where(key)}: unknown table [{key}]{suggest(key, list(TABLES))}")
+            raise RecipeError(f"{where(key)}: unknown table [{toml_key(key)}]{suggest(key, list(TABLES))}")
         expected = list if key == "regularizers" else dict
         if not isinstance(value, expected) or (expected is list and not all(isinstance(t, dict) for t in value)):
             form = "[[regularizers]] tables" if expected is list else f"a table [{key}]"

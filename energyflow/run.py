@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -35,6 +36,7 @@ from rich.progress import (
 from energyflow import checkpoints
 from energyflow.checkpoints import CHECKPOINT
 from energyflow.components import BuildContext, build
+from energyflow.distributed import World, join_world, leave_world, rank_generator, shard
 from energyflow.plugins import get_plugin_manager
 from energyflow.recipe import Component, Recipe
 from energyflow.stopping import RunInterrupted, stop_requests
@@ -47,10 +49,13 @@ MIN_FREE_BYTES = 64 * 2**20
 RUN_FILES = ("recipe.toml", "metrics.json", EVENTS, CHECKPOINT)
 
 
-def choose_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available, else CPU; an unavailable device is a `RunError`."""
+def choose_device(name: str, world: World | None = None) -> torch.device:
+    """``auto`` picks CUDA when available (under torchrun, the process's local GPU), else CPU; an unavailable
+    device is a `RunError`."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda", world.local_rank if world is not None and world.size > 1 else 0)
+        return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RunError(f"run.device = {name!r}, but CUDA is not available here; use \"auto\" or \"cpu\"")
     if name == "mps" and not torch.backends.mps.is_available():
@@ -87,15 +92,16 @@ class Run:
         self.recipe = recipe
         self.pm = pm or get_plugin_manager()
         self.out_dir = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
-        self.quiet = quiet
+        self.world = join_world()  # torchrun's processes; a single process otherwise
+        self.quiet = quiet or not self.world.is_main
         self.resume = resume
         self.replace = self._claim_folder(force)
         self.console = console or Console()
         self.train_spec = recipe.train
         self._trainer: Any = None
         self.extras: dict[str, Any] = {}  # per-run state of plugins (a logger's writer)
-        self.device = choose_device(recipe.run.device)
-        self.generator = seed_everything(recipe.run.seed)
+        self.device = choose_device(recipe.run.device, self.world)
+        self.generator = seed_everything(recipe.run.seed)  # the same on every rank while the parts are built
         self.progress = Progress(
             SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
@@ -110,13 +116,16 @@ class Run:
         self.sampler = self._build(recipe.sampler, ctx) if recipe.sampler is not None else None
         self.buffer = self._build(recipe.buffer, ctx) if recipe.buffer is not None else None
         self.task = self._build(recipe.task, ctx)
+        if self.world.size > 1:  # from here on, each rank draws its own batches and chains
+            self.generator = rank_generator(recipe.run.seed, self.world.rank)
+        self._shard = shard(self.data.train.shape[0], self.world)
 
     def _claim_folder(self, force: bool) -> bool:
         """Whether an earlier run in ``out_dir`` is to be replaced; a `RunError` if it would be silently,
         or if the folder cannot be written or its disk is nearly full (found now, not at the first checkpoint)."""
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.out_dir / ".write-probe"
+            probe = self.out_dir / f".write-probe-{self.world.rank}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:
@@ -142,7 +151,12 @@ class Run:
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> dict[str, float]:
-        """Write the resolved recipe, run the task, write ``metrics.json``; returns the metrics."""
+        """Write the resolved recipe, run the task, write ``metrics.json``; returns the metrics.
+
+        Under torchrun, ranks other than 0 train with the others and return ``{}``: they write nothing.
+        """
+        if not self.world.is_main:
+            return self._execute_helper_rank()
         if self.replace:
             shutil.rmtree(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,11 +173,29 @@ class Run:
                 result = self.task.run(self.task_context())
         finally:
             torch.set_num_threads(threads)
+            leave_world(self.world)
         metrics = {key: float(value) for key, value in (result or {}).items()}
+        if self.world.size > 1:
+            metrics["world_size"] = float(self.world.size)
         self.write_json("metrics.json", metrics)
         self.log(f"done in {time.perf_counter() - started:.1f} s; wrote {self.out_dir}")
         self.pm.hook.on_run_end(run=self, metrics=metrics)
         return metrics
+
+    def _execute_helper_rank(self) -> dict[str, float]:
+        """A rank > 0: take part in training (the task's ``train()``), then stop without writing anything."""
+        if self.recipe.run.threads:
+            torch.set_num_threads(self.recipe.run.threads)
+        ctx = self.task_context()
+        ctx.load_checkpoint = _rank_done  # evaluation is rank 0's
+        ctx.train = lambda: (self.train(), _rank_done())
+        try:
+            self.task.run(ctx)
+        except _RankDone:
+            pass
+        finally:
+            leave_world(self.world)
+        return {}
 
     def log(self, message: str) -> None:
         """Print a line above the progress display (nothing when quiet)."""
@@ -220,12 +252,14 @@ class Run:
         start = 0
         if self.resume and (self.out_dir / CHECKPOINT).exists():
             start = self._restore(trainer, self.out_dir / CHECKPOINT)
+            if self.world.size > 1 and not self.world.is_main:  # the checkpoint holds rank 0's generator
+                self.generator = rank_generator(self.recipe.run.seed, self.world.rank, start)
             self.log(f"resuming {self.recipe.name!r} from step {start}")
         elif self.resume:
             self.log(f"no {CHECKPOINT} in {self.out_dir} yet; starting from step 0")
         events = self._events_from(start)
         task = self.progress.add_task("train", total=spec.iterations, completed=start, stats="")
-        completed, saved, rollbacks, began = start, start, 0, time.perf_counter()
+        completed, saved, rollbacks, began, logged = start, start, 0, time.perf_counter(), False
         if spec.on_divergence == "rollback" and not (self.out_dir / CHECKPOINT).exists():
             self.save_checkpoint(trainer, start)  # something to roll back to
         with stop_requests(self.log) as stop:
@@ -247,9 +281,13 @@ class Run:
                     if step % spec.log_every == 0 or step == spec.iterations:
                         line = {"step": step, **stats, "gap": stats["e_neg"] - stats["e_pos"],
                                 "elapsed_s": round(time.perf_counter() - began, 3)}
+                        if self.world.size > 1 and not logged:
+                            line["world_size"] = self.world.size
+                        logged = True
                         events.write(json.dumps(line) + "\n")
                         events.flush()
-                    self.pm.hook.on_step(run=self, step=step, metrics=stats)
+                    if self.world.is_main:
+                        self.pm.hook.on_step(run=self, step=step, metrics=stats)
                     if step % spec.checkpoint_every == 0:
                         saved = self.save_checkpoint(trainer, step)
                     if stop:
@@ -285,12 +323,16 @@ class Run:
         return events
 
     def _batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        idx = torch.randint(self.data.train.shape[0], (size,), generator=self.generator)
+        idx = torch.randint(self._shard.shape[0], (size,), generator=self.generator)
+        if self.world.size > 1:
+            idx = self._shard[idx]
         labels = self.data.train_labels[idx].to(self.device) if self.conditional else None
         return self.data.train[idx].to(self.device), labels
 
     def _events_from(self, start: int) -> Any:
-        """``events.jsonl`` opened for appending, holding only the lines up to step ``start``."""
+        """``events.jsonl`` opened for appending, holding only the lines up to step ``start`` (rank 0's)."""
+        if not self.world.is_main:
+            return open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  closed by the training loop
         path = self.out_dir / EVENTS
         kept = []
         if start and path.exists():
@@ -300,7 +342,12 @@ class Run:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, trainer: Any, step: int) -> int:
-        """Write ``checkpoint.pt`` atomically (model, optimizer, EMA, buffer, generators, step); returns ``step``."""
+        """Write ``checkpoint.pt`` atomically (model, optimizer, EMA, buffer, generators, step); returns ``step``.
+
+        Under torchrun only rank 0 writes (its buffer and generator); every rank resumes from it.
+        """
+        if not self.world.is_main:
+            return step
         checkpoints.save(self.out_dir / CHECKPOINT, {
             "step": step,
             "trainer": trainer.state_dict(),
@@ -336,6 +383,14 @@ class Run:
         if changes:
             self.log(f"[yellow]note: resuming with changed {', '.join(changes)}")
         return int(state["step"])
+
+
+class _RankDone(Exception):
+    """A helper rank finished its share of the run."""
+
+
+def _rank_done(*_: Any) -> Any:
+    raise _RankDone
 
 
 def divergence(stats: dict[str, float], max_gap: float | None) -> str | None:

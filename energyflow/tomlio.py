@@ -43,6 +43,12 @@ def toml_document(doc: dict[str, Any], header: str = "") -> str:
     return comments + ("\n" if comments else "") + tomli_w.dumps(doc)
 
 
+def toml_key(key: Any) -> str:
+    """A key as TOML writes it: bare when it can be, quoted otherwise (so a message stays one line)."""
+    key = str(key)
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else json.dumps(key)
+
+
 def format_toml(value: Any) -> str:
     """One value in TOML syntax, for messages and tables."""
     if isinstance(value, bool):

@@ -14,6 +14,7 @@ from attrs import validators as v
 from energyflow.buffers.replay import ReplayBuffer
 from energyflow.chains import bind_labels
 from energyflow.core.energy import Energy
+from energyflow.distributed import average_gradients, broadcast_parameters, in_world
 from energyflow.regularizers.base import CDBatch, Regularizer
 from energyflow.samplers.base import Sampler
 
@@ -61,6 +62,8 @@ class ContrastiveDivergence:
         self.grad_clip = grad_clip
         self.ema_decay = ema_decay
         self.label_key = label_key
+        if in_world() > 1:  # torchrun: every rank starts from rank 0's weights
+            broadcast_parameters(energy.parameters())
         self.optimizer = torch.optim.Adam(energy.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
         self.ema = copy.deepcopy(energy).requires_grad_(False) if ema_decay is not None else None
         self.step_count = 0
@@ -96,6 +99,8 @@ class ContrastiveDivergence:
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if in_world() > 1:
+            average_gradients(self.energy.parameters())
         max_norm = self.grad_clip if self.grad_clip is not None else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.energy.parameters(), max_norm)
         self.optimizer.step()

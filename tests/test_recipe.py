@@ -229,3 +229,11 @@ def test_a_recipe_needing_a_broken_plugin_says_why(tmp_path, monkeypatch, fake_d
         "bad.toml: run.plugins: the recipe needs plugin 'broken', which is installed but broken (entry point of "
         "energyflow-broken")
     assert str(info.value).endswith("ModuleNotFoundError: No module named 'ef_no_such_module'")
+
+
+def test_a_table_where_an_array_belongs_names_the_key_and_both_shapes(tiny_recipe):
+    # found by tests/test_recipe_fuzz.py: cattrs iterates a table's keys as if it were the array
+    with pytest.raises(RecipeError, match=r"energy\.hidden = \{ \"a\" = 1 \}: expected \[int, \.\.\.\], got a table$"):
+        load_recipe(tiny_recipe, ["energy.hidden={a=1}"])
+    with pytest.raises(RecipeError, match=r"^<recipe>: unknown table \[\"two\\nlines\"\]"):
+        parse_recipe(BASE.format(sampler="") + '\n["two\\nlines"]\nx = 1\n')

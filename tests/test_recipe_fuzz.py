@@ -64,6 +64,10 @@ def _paths(table: dict, prefix: tuple = ()) -> list[tuple]:
 @given(data=st.data())
 def test_mutated_shipped_recipes_raise_only_recipe_errors_naming_the_key(path, data):
     original = tomllib.loads(path.read_text())
+    try:
+        parse_recipe(path.read_text(), source=path.name)
+    except RecipeError as e:  # a plugin it needs is not installed here; test_every_recipe_passes_check says so
+        pytest.skip(f"{path.name} does not load here: {e}")
     doc = copy.deepcopy(original)
     keys = data.draw(st.sampled_from(_paths(doc)))
     node = doc

@@ -1,0 +1,86 @@
+"""Multi-process training on PyTorch's own engine: ``torchrun --nproc-per-node N -m energyflow run RECIPE``.
+
+torchrun starts the processes and sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous;
+a run joins the process group (gloo on CPU, NCCL on GPU), trains on its own shard of the data with
+its own seed and replay buffer, and averages parameter gradients over all processes every step
+(an all-reduce of one flat buffer, as DistributedDataParallel does; the DDP wrapper itself is not
+used because a step evaluates the energy several times, for data, samples and regularizers, before
+its one backward). Rank 0 alone writes the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+from attrs import frozen
+
+
+@frozen
+class World:
+    """This process's place among the training processes."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    joined_here: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that writes outputs and checkpoints."""
+        return self.rank == 0
+
+
+def join_world() -> World:
+    """The world torchrun describes in the environment (a single process when it describes none)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1 or not dist.is_available():
+        return World()
+    joined_here = not dist.is_initialized()
+    if joined_here:
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), joined_here)
+
+
+def leave_world(world: World) -> None:
+    """Tear down the process group if this run set it up."""
+    if world.joined_here and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def rank_generator(seed: int, rank: int, step: int = 0) -> torch.Generator:
+    """A generator for one rank (and, after a resume, one step): distinct, reproducible streams."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + rank * 7_919 + step)
+
+
+def shard(n: int, world: World) -> torch.Tensor:
+    """The indices of the ``n`` training samples this rank draws its batches from."""
+    return torch.arange(world.rank, n, world.size)
+
+
+def in_world() -> int:
+    """The number of training processes (1 without an initialised process group)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def broadcast_parameters(params: Iterable[torch.Tensor]) -> None:
+    """Give every rank rank 0's parameter values."""
+    for p in params:
+        dist.broadcast(p.data, src=0)
+
+
+def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
+    """Average ``.grad`` over all ranks with one all-reduce of a flat buffer (missing grads count as zero)."""
+    params = [p for p in params if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for p in params:
+        p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
+        offset += p.numel()

@@ -1,0 +1,82 @@
+"""torchrun: two CPU processes (gloo) train one run the way a single process does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import energyflow
+from energyflow.run import CHECKPOINT
+
+
+def _torchrun(recipe: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(energyflow.__file__).parents[1]), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "energyflow", "run", str(recipe), "--out", str(out), "-q", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_two_processes_train_one_run_and_write_one_set_of_outputs(tiny_recipe, tmp_path):
+    out = tmp_path / "ddp"
+    done = _torchrun(tiny_recipe, out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2.0
+    assert all(v == v and abs(v) != float("inf") for v in metrics.values()), metrics
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events] == [4, 8, 12, 16, 20, 24] and events[0]["world_size"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "events.jsonl", "metrics.json", "recipe.toml",
+                                                      "samples.png"]
+    state = torch.load(out / CHECKPOINT, weights_only=True)
+    assert state["step"] == 24 and state["trainer"]["step_count"] == 24
+
+    # --resume with another world size: one process continues the two-process run
+    resumed = subprocess.run(
+        [sys.executable, "-m", "energyflow", "run", str(tiny_recipe), "--out", str(out), "-q", "--resume",
+         "--set", "train.iterations=30"],
+        env={**os.environ, "PYTHONPATH": str(Path(energyflow.__file__).parents[1])}, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert torch.load(out / CHECKPOINT, weights_only=True)["step"] == 30
+
+
+@pytest.mark.parametrize("world", [2])
+def test_ranks_draw_from_disjoint_shards(world):
+    from energyflow.distributed import World, shard
+
+    parts = [set(shard(10, World(rank, world)).tolist()) for rank in range(world)]
+    assert parts[0].isdisjoint(parts[1]) and set.union(*parts) == set(range(10))
+
+
+def _average_in_rank(rank: int, port: int, results) -> None:
+    import torch.distributed as dist
+
+    from energyflow.distributed import average_gradients, broadcast_parameters
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        params = [torch.nn.Parameter(torch.full((3,), float(rank))), torch.nn.Parameter(torch.zeros(2))]
+        broadcast_parameters(params)
+        params[0].grad = torch.full((3,), float(rank + 1))  # the second parameter has no gradient on any rank
+        average_gradients(params)
+        results[rank] = (params[0].detach().tolist(), params[0].grad.tolist(), params[1].grad.tolist())
+    finally:
+        dist.destroy_process_group()
+
+
+def test_gradients_are_averaged_and_weights_broadcast_over_ranks():
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    results = mp.Manager().dict()
+    mp.spawn(_average_in_rank, args=(port, results), nprocs=2, join=True)
+    assert results[0] == results[1] == ([0.0, 0.0, 0.0], [1.5, 1.5, 1.5], [0.0, 0.0])
