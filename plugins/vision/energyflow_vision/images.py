@@ -53,6 +53,29 @@ def grid(images: torch.Tensor, ncol: int | None = None, **kwargs) -> Image.Image
     return tile_table(rearrange(table, "(r c) ... -> r c ...", r=rows, c=ncol), **kwargs)
 
 
+def with_labels(picture: Image.Image, rows: int, cols: int, row_labels: Sequence[str] | None = None,
+                col_labels: Sequence[str] | None = None) -> Image.Image:
+    """``picture`` (a ``rows`` x ``cols`` table) with a label left of each row and above each column."""
+    from PIL import ImageDraw, ImageFont
+
+    if not row_labels and not col_labels:
+        return picture
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(picture)
+    width = max((measure.textlength(str(t), font=font) for t in row_labels or ()), default=0)
+    left, top = int(width) + 8 if row_labels else 0, 16 if col_labels else 0
+    canvas = Image.new(picture.mode, (picture.width + left, picture.height + top), 255 if picture.mode == "L" else
+                       (255, 255, 255))
+    canvas.paste(picture, (left, top))
+    draw, ink = ImageDraw.Draw(canvas), 0 if picture.mode == "L" else (0, 0, 0)
+    cell_h, cell_w = picture.height / rows, picture.width / cols
+    for i, text in enumerate(row_labels or ()):
+        draw.text((2, top + (i + 0.5) * cell_h), str(text), fill=ink, font=font, anchor="lm")
+    for j, text in enumerate(col_labels or ()):
+        draw.text((left + (j + 0.5) * cell_w, 2), str(text), fill=ink, font=font, anchor="mt")
+    return canvas
+
+
 def save_picture(picture: Image.Image, path: Path | str) -> Path:
     """Write a PNG, creating the folder; returns the path."""
     path = Path(path)
@@ -61,15 +84,21 @@ def save_picture(picture: Image.Image, path: Path | str) -> Path:
     return path
 
 
-def save_grid(path: Path | str, images: torch.Tensor, ncol: int | None = None, **kwargs) -> Path:
-    """`grid` written to ``path``."""
-    return save_picture(grid(images, ncol, **kwargs), path)
+def save_grid(path: Path | str, images: torch.Tensor, ncol: int | None = None, *,
+              row_labels: Sequence[str] | None = None, **kwargs) -> Path:
+    """`grid` written to ``path``, with a label left of each row if given (e.g. the class of the row)."""
+    picture = grid(images, ncol, **kwargs)
+    rows = -(-images.shape[0] // (ncol or max(1, round(images.shape[0] ** 0.5))))
+    return save_picture(with_labels(picture, rows, 1, row_labels), path)
 
 
-def save_table(path: Path | str, columns: Sequence[torch.Tensor], **kwargs) -> Path:
-    """Side-by-side columns (each ``(rows, C, H, W)``, e.g. input | output | truth) written to ``path``."""
+def save_table(path: Path | str, columns: Sequence[torch.Tensor], *, col_labels: Sequence[str] | None = None,
+               row_labels: Sequence[str] | None = None, **kwargs) -> Path:
+    """Side-by-side columns (each ``(rows, C, H, W)``, e.g. input | output | truth) written to ``path``,
+    each column headed by its label."""
     table = rearrange(torch.stack([c.detach().float().cpu() for c in columns]), "c r ... -> r c ...")
-    return save_picture(tile_table(table, **kwargs), path)
+    picture = with_labels(tile_table(table, **kwargs), table.shape[0], table.shape[1], row_labels, col_labels)
+    return save_picture(picture, path)
 
 
 def save_curves(path: Path | str, curves: dict[str, Sequence[float]], *, xlabel: str, ylabel: str,
@@ -94,3 +123,50 @@ def save_curves(path: Path | str, curves: dict[str, Sequence[float]], *, xlabel:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
+
+
+def _figure(panels: int, width: float = 4.2, height: float = 3.2):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width * panels, height), dpi=110)
+    FigureCanvasAgg(figure)
+    return figure, [figure.add_subplot(1, panels, i + 1) for i in range(panels)]
+
+
+def _save(figure, path: Path | str) -> Path:
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def save_histograms(path: Path | str, panels: dict[str, dict[str, torch.Tensor]], *, bins: int = 40,
+                    xlabel: str = "score") -> Path:
+    """Overlaid histograms: one panel per title, one density-normalised histogram per named set."""
+    figure, axes = _figure(len(panels))
+    for ax, (title, sets) in zip(axes, panels.items()):
+        values = torch.cat([v.flatten().double() for v in sets.values()])
+        low, high = float(values.min()), float(values.max())
+        edges = torch.linspace(low, high if high > low else low + 1e-6, bins + 1).numpy()
+        for label, v in sets.items():
+            ax.hist(v.flatten().double().numpy(), bins=edges, density=True, alpha=0.5, label=label)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def save_panels(path: Path | str, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]], *,
+                xlabel: str | dict[str, str], ylabel: str) -> Path:
+    """Line plots with markers: one panel per title, one ``(xs, ys)`` curve per name."""
+    figure, axes = _figure(len(panels))
+    for ax, (title, curves) in zip(axes, panels.items()):
+        for name, (xs, ys) in curves.items():
+            ax.plot(list(xs), list(ys), marker="o", label=name)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel[title] if isinstance(xlabel, dict) else xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    return _save(figure, path)

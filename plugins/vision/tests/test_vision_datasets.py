@@ -237,3 +237,32 @@ def test_gzip_fixture_is_really_gzip(tmp_path):
     write_idx_set(tmp_path)
     with gzip.open(tmp_path / "train-labels-idx1-ubyte.gz") as f:
         assert f.read(4) == bytes([0, 0, 8, 1])
+
+
+def test_cifar10_labels_outside_the_ten_classes_name_the_file(tmp_path):
+    write_cifar(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    with open(path, "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [3, 12]}, f)
+    with pytest.raises(DatasetLayoutError, match=r"cifar10: labels outside 0\.\.9 \(3\.\.12\) in .*data_batch_2"):
+        Cifar10Spec(root=str(tmp_path)).build(ctx())
+
+
+def _float_idx(array: np.ndarray) -> bytes:
+    """An IDX file of big-endian float32 (type code 0x0D)."""
+    import struct
+
+    header = bytes([0, 0, 0x0D, array.ndim]) + b"".join(struct.pack(">I", s) for s in array.shape)
+    return header + array.astype(">f4").tobytes()
+
+
+def test_mnist_float32_idx_images_keep_their_values(tmp_path):
+    arrays = write_idx_set(tmp_path, gz=False)
+    for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        (tmp_path / name).write_bytes(_float_idx(arrays[name] / 255.0))
+    data = MnistSpec(root=str(tmp_path), dequantize=False).build(ctx())
+    expected = torch.from_numpy(arrays["train-images-idx3-ubyte"])
+    assert torch.equal((data.train[:, 0] * 255).round().to(torch.uint8), expected)  # not cast to black
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(_float_idx(arrays["train-images-idx3-ubyte"] * 3.5))
+    with pytest.raises(DatasetLayoutError, match=r"mnist: train images hold values .*expected 0\.\.255 integers"):
+        MnistSpec(root=str(tmp_path)).build(ctx())

@@ -42,3 +42,18 @@ def test_value_range_and_curves(tmp_path):
     assert to_uint8(torch.tensor([-1.0, 0.0, 1.0, 2.0]), (-1.0, 1.0)).tolist() == [0, 128, 255, 255]
     path = save_curves(tmp_path / "c.png", {"a": [3, 2, 1], "b": [1, 2, 3]}, xlabel="step", ylabel="energy")
     assert Image.open(path).format == "PNG"
+
+
+def test_tables_and_grids_carry_their_row_and_column_labels(tmp_path):
+    from energyflow_vision.images import save_grid, save_table
+
+    images = torch.zeros(6, 1, 8, 8)
+    plain = Image.open(save_table(tmp_path / "plain.png", [images[:3], images[3:]]))
+    labelled = Image.open(save_table(tmp_path / "labelled.png", [images[:3], images[3:]], col_labels=["sample", "nearest 1"],
+                                     row_labels=["a", "b", "c"]))
+    assert labelled.width > plain.width and labelled.height > plain.height
+    margin = np.asarray(labelled.convert("L"))[: labelled.height - plain.height]  # the column-label strip
+    assert (margin < 128).any(), "no text drawn above the columns"
+    rows = Image.open(save_grid(tmp_path / "rows.png", images, ncol=2, row_labels=["zero", "one", "two"]))
+    left = np.asarray(rows.convert("L"))[:, : rows.width - Image.open(save_grid(tmp_path / "g.png", images, ncol=2)).width]
+    assert left.shape[1] > 0 and (left < 128).any(), "no text drawn left of the rows"

@@ -100,7 +100,8 @@ def generated(pm, cache, tmp_path_factory):
 
 def test_generate_images_writes_pictures_and_metrics(generated):
     out, metrics = generated
-    for name in ("samples.png", "samples_buffer.png", "samples_fresh.png", "chains.png", "chain_energy.png",
+    assert not (out / "samples_buffer.png").exists()  # samples.png is the buffer grid: no duplicate file
+    for name in ("samples.png", "samples_fresh.png", "chains.png", "chain_energy.png",
                  "samples_by_class.png", "nearest.png", "checkpoint.pt", "metrics.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "metrics.json").read_text()) == pytest.approx(metrics)

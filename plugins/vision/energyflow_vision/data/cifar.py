@@ -30,8 +30,8 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 EXPECTED = "cifar-10-batches-py/ with data_batch_1..5 and test_batch (the python pickles)"
 
 
-def read_batch(path: Path, dataset: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
-    """Images ``(N, 3, 32, 32)`` uint8 and labels ``(N,)`` of one CIFAR pickle batch."""
+def read_batch(path: Path, dataset: str = "cifar10", num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 3, 32, 32)`` uint8 and labels ``(N,)`` in ``0..num_classes-1`` of one CIFAR pickle batch."""
     expected = "a CIFAR python pickle with b'data' (N, 3072) uint8 and b'labels'"
     try:
         with open(path, "rb") as f:
@@ -42,6 +42,9 @@ def read_batch(path: Path, dataset: str = "cifar10") -> tuple[np.ndarray, np.nda
         raise layout_error(dataset, f"malformed batch ({type(e).__name__}: {e})", path, expected) from e
     if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],):
         raise layout_error(dataset, f"bad shapes data {data.shape}, labels {labels.shape} in", path, expected)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise layout_error(dataset, f"labels outside 0..{num_classes - 1} ({labels.min()}..{labels.max()}) in", path,
+                           expected)
     return rearrange(data, "n (c h w) -> n c h w", c=3, h=32, w=32), labels
 
 

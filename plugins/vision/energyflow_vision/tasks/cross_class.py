@@ -65,7 +65,9 @@ class CrossClassTask(Task):
                                        callback=lambda step, x: (record(step, x), advance(1))).cpu()
         frames[-1] = final
         examples = torch.stack([data.train[(data.train_labels == int(t)).nonzero()[0, 0]] for t in target[: self.shown]])
+        heads = ["start"] + [f"step {min((i + 1) * every, self.steps)}" for i in range(len(frames) - 1)] + ["target"]
         save_table(ctx.out_dir / "cross_class.png", [f[: self.shown] for f in frames] + [examples[: self.shown]],
+                   col_labels=heads,
                    value_range=data.value_range)
         classifier, accuracy = load_or_train(data, cache_dir=self.cache_dir, steps=self.classifier_steps,
                                              device=ctx.device, log=ctx.log)

@@ -69,7 +69,7 @@ class DenoiseTask(Task):
         shown = slice(0, self.shown)
         value_range = ctx.data.value_range
         save_table(ctx.out_dir / "denoise.png", [corrupted[shown], denoised[shown], clean[shown]],
-                   value_range=value_range)
+                   col_labels=["corrupted", "denoised", "clean"], value_range=value_range)
         return {
             **train_metrics(trainer),
             "psnr_corrupted": psnr(corrupted, clean, value_range),

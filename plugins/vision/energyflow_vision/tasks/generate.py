@@ -2,8 +2,7 @@
 
 Writes to the run folder:
 
-- ``samples_buffer.png`` (also ``samples.png``): chains restarted from the replay buffer (one
-  sampler run each);
+- ``samples.png``: chains restarted from the replay buffer (one sampler run each);
 - ``samples_fresh.png``: long chains (``chain_steps``) started from uniform noise;
 - ``chains.png``: rows of fresh chains, columns at even intervals of chain time, and
   ``chain_energy.png``: their mean energy over chain time;
@@ -87,11 +86,10 @@ class GenerateImagesTask(Task):
             "fresh": ctx.sample(energy, ctx.chain_starts(n), labels, steps=self.chain_steps,
                                 batch_size=self.batch_size, description="long chains from noise"),
         }
-        for name, samples in sets.items():
-            save_grid(ctx.out_dir / f"samples_{name}.png", samples[: self.num_samples], value_range=ctx.data.value_range)
-            metrics[f"energy_{name}"] = ctx.mean_energy(energy, samples, labels)
         # samples.png, the picture every energyflow run leaves, is the replay-buffer grid
-        save_grid(ctx.out_dir / "samples.png", sets["buffer"][: self.num_samples], value_range=ctx.data.value_range)
+        for name, picture in (("buffer", "samples.png"), ("fresh", "samples_fresh.png")):
+            save_grid(ctx.out_dir / picture, sets[name][: self.num_samples], value_range=ctx.data.value_range)
+            metrics[f"energy_{name}"] = ctx.mean_energy(energy, sets[name], labels)
         test_labels = ctx.data.test_labels[:n] if ctx.conditional else None
         metrics["energy_data"] = ctx.mean_energy(energy, ctx.data.test[:n], test_labels)
         if self.chain_rows:
@@ -127,7 +125,8 @@ class GenerateImagesTask(Task):
         with ctx.phase("chain pictures", self.chain_steps) as advance:
             ctx.sampler.sample(bound, x0, steps=self.chain_steps, generator=ctx.generator,
                                callback=lambda step, x: (record(step, x), advance(1)))
-        save_table(ctx.out_dir / "chains.png", frames, value_range=ctx.data.value_range)
+        steps = [f"step {min(i * every, self.chain_steps)}" for i in range(len(frames))]
+        save_table(ctx.out_dir / "chains.png", frames, col_labels=steps, value_range=ctx.data.value_range)
         save_curves(ctx.out_dir / "chain_energy.png", {"mean energy": energies},
                     xlabel=f"chain time (x{every} steps)", ylabel="energy", title="fresh chains from noise")
         return {"chain_energy_start": energies[0], "chain_energy_end": energies[-1]}
@@ -140,7 +139,8 @@ class GenerateImagesTask(Task):
         else:
             x0, steps = ctx.chain_starts(labels.shape[0]), self.chain_steps
         samples = ctx.sample(energy, x0, labels, steps=steps, batch_size=self.batch_size, description="class rows")
-        save_grid(ctx.out_dir / "samples_by_class.png", samples, ncol=self.per_class,
+        names = ctx.data.class_names or tuple(str(c) for c in range(classes))
+        save_grid(ctx.out_dir / "samples_by_class.png", samples, ncol=self.per_class, row_labels=names[:classes],
                   value_range=ctx.data.value_range)
 
     def _nearest(self, ctx: TaskContext, samples: torch.Tensor) -> dict[str, float]:
@@ -148,7 +148,8 @@ class GenerateImagesTask(Task):
         shown = samples[: self.nearest]
         _, idx = nearest(shown, reference, k=self.neighbours)
         columns = [shown] + [reference[idx[:, j]] for j in range(idx.shape[1])]
-        save_table(ctx.out_dir / "nearest.png", columns, value_range=ctx.data.value_range)
+        heads = ["sample"] + [f"nearest {j + 1}" for j in range(idx.shape[1])]
+        save_table(ctx.out_dir / "nearest.png", columns, col_labels=heads, value_range=ctx.data.value_range)
         scored = samples[:500]
         test = ctx.data.test[: scored.shape[0]]
         sample_d = nearest(scored, reference)[0].mean()

@@ -106,7 +106,8 @@ class InpaintTask(Task):
         shown = slice(0, self.shown)
         low, high = ctx.data.value_range
         hole = torch.where(hidden, torch.full_like(truth, (low + high) / 2), truth)
-        save_table(ctx.out_dir / "inpaint.png", [hole[shown], filled[shown], truth[shown]], value_range=ctx.data.value_range)
+        save_table(ctx.out_dir / "inpaint.png", [hole[shown], filled[shown], truth[shown]],
+                   col_labels=["input (hole)", "inpainted", "truth"], value_range=ctx.data.value_range)
         return {
             **train_metrics(trainer),
             "mse_hidden": _mse(filled, truth, hidden),
