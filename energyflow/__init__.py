@@ -5,8 +5,10 @@ The flat public API::
     import energyflow as ef
     energy = ef.MLPEnergy(2) & ~other          # compose energies
     x = ef.Langevin(steps=60).sample(energy, x0)
+    energy = ef.compose.parse("a & ~b", {"a": a, "b": b})   # the same, from text
 """
 
+from energyflow import compose
 from energyflow.buffers import ReplayBuffer
 from energyflow.core import (
     Energy,
@@ -54,6 +56,7 @@ __all__ = [
     "TensorData",
     "TrainSpec",
     "__version__",
+    "compose",
     "energy_and_grad",
     "hookimpl",
     "logical_or",
