@@ -11,6 +11,7 @@ from energyflow_vision.data.digits import DigitsSpec
 from energyflow_vision.data.folder import ImageFolderSpec
 from energyflow_vision.data.imagenet32 import ImageNet32Spec
 from energyflow_vision.data.mnist import FashionMnistSpec, MnistSpec
+from energyflow_vision.data.shapes import ShapesSpec
 
 #: Registration table: name -> (spec, aliases).
 DATASETS = {
@@ -21,6 +22,7 @@ DATASETS = {
     "celeba": (CelebASpec, ()),
     "imagenet32": (ImageNet32Spec, ()),
     "image_folder": (ImageFolderSpec, ()),
+    "shapes": (ShapesSpec, ()),
 }
 
 __all__ = [
