@@ -8,6 +8,7 @@ options such as ``clamp = "data"`` from ``ctx``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -26,6 +27,9 @@ class BuildContext:
         data: the built dataset; ``None`` while the dataset itself is being built.
         seed: the recipe's seed.
         out_dir: the run folder, or ``None`` outside a run.
+        compile: the run's ``compile`` option (``True``, ``False`` or ``"auto"``), for samplers.
+        iterations: training iterations the run plans (samplers size the "auto" compile decision by it).
+        log: the run's log (one message per call); ``None`` outside a run.
     """
 
     device: torch.device = field(factory=lambda: torch.device("cpu"))
@@ -33,6 +37,9 @@ class BuildContext:
     data: TensorData | None = None
     seed: int = 0
     out_dir: Any = None
+    compile: bool | str = "auto"
+    iterations: int | None = None
+    log: Callable[[str], Any] | None = None
 
 
 def build(spec: Any, ctx: BuildContext) -> Any:

@@ -108,7 +108,8 @@ class Run:
             console=self.console, disable=quiet,
         )
         ctx = BuildContext(device=self.device, generator=self.generator, data=None, seed=recipe.run.seed,
-                           out_dir=self.out_dir)
+                           out_dir=self.out_dir, compile=recipe.run.compile,
+                           iterations=getattr(recipe.train, "iterations", None), log=self.log)
         self.data = self._build(recipe.data, ctx)
         ctx.data = self.data
         self.energy = self._build(recipe.energy, ctx).to(self.device)
@@ -177,10 +178,19 @@ class Run:
         metrics = {key: float(value) for key, value in (result or {}).items()}
         if self.world.size > 1:
             metrics["world_size"] = float(self.world.size)
+        compiled = self._compile_seconds()
+        if compiled is not None:
+            metrics["compile_s"] = compiled
         self.write_json("metrics.json", metrics)
         self.log(f"done in {time.perf_counter() - started:.1f} s; wrote {self.out_dir}")
         self.pm.hook.on_run_end(run=self, metrics=metrics)
         return metrics
+
+    def _compile_seconds(self) -> float | None:
+        """Seconds the sampler spent compiling its energy-and-gradient steps, ``None`` if it compiled none."""
+        fast_path = getattr(self.sampler, "fast_path", None)
+        times = [r["compile_s"] for r in fast_path().summary() if r["compile_s"] is not None] if fast_path else []
+        return float(sum(times)) if times else None
 
     def _execute_helper_rank(self) -> dict[str, float]:
         """A rank > 0: take part in training (the task's ``train()``), then stop without writing anything."""

@@ -192,3 +192,12 @@ def test_tensorboard_logger_writes_every_step_and_the_metrics(tiny_recipe, tmp_p
     events.Reload()
     assert [e.step for e in events.Scalars("train/loss")] == list(range(1, 25))
     assert events.Scalars("result/nll_gap")[0].value == pytest.approx(metrics["nll_gap"])
+
+
+def test_the_run_builds_its_sampler_with_the_recipes_compile_setting_and_reports_compile_time(tiny_recipe, tmp_path):
+    run = Run(load_recipe(tiny_recipe, ["run.compile=false"]), out_dir=tmp_path / "off", quiet=True)
+    assert run.sampler.fast_path().mode is False
+    assert run.sampler.fast_path().planned_steps == 24 * 5  # train.iterations x sampler.steps
+    auto = Run(load_recipe(tiny_recipe), out_dir=tmp_path / "auto", quiet=True)
+    assert auto.sampler.fast_path().mode == "auto"
+    assert "compile_s" not in auto.execute()  # 120 planned steps never pay a compile back

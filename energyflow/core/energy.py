@@ -211,7 +211,14 @@ def check_context(energy: Energy, context: dict[str, Any]) -> None:
 def energy_and_grad(
     energy: Energy, x: torch.Tensor, create_graph: bool = False, **context: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Energies at ``x`` (detached unless ``create_graph``) and dE/dx, touching no ``.grad``."""
+    """Energies at ``x`` (detached unless ``create_graph``) and dE/dx, touching no ``.grad``.
+
+    An energy a sampler has given a compiled step (`energyflow.compile.CompiledEnergy`, its
+    ``compiled_step`` method) is evaluated through that step unless ``create_graph``.
+    """
+    compiled_step = None if create_graph else getattr(energy, "compiled_step", None)
+    if compiled_step is not None:
+        return compiled_step(x, **context)
     with torch.enable_grad():
         x = x if create_graph and x.requires_grad else x.detach().requires_grad_(True)
         values = energy(x, **context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ import attrs
 import torch
 from attrs import define, frozen
 
+from energyflow.compile import CompileMode, FastPath
 from energyflow.core.energy import Energy, energy_and_grad
 
 Callback = Callable[[int, torch.Tensor], Any]
@@ -85,13 +87,38 @@ class Sampler:
 
     def build(self, ctx: Any) -> Sampler:
         """The sampler for a run: this spec, with every ``"data"`` range (``clamp``, ``bounds``) set to
-        the run's data value range (``None`` where the run has no data)."""
-        if not attrs.has(type(self)):
-            return self
-        data = getattr(ctx, "data", None)
-        value_range = None if data is None else tuple(float(b) for b in data.value_range)
-        return attrs.evolve(self, **{f.alias: value_range for f in attrs.fields(type(self))
-                                     if f.init and getattr(self, f.name) == "data"})
+        the run's data value range (``None`` where the run has no data), compiled as the run's
+        ``compile`` says (`compiled`, with ``ctx.compile``, default ``"auto"``; the planned work is
+        ``ctx.iterations`` times ``steps``; decisions go to ``ctx.log``)."""
+        built = self
+        if attrs.has(type(self)):
+            data = getattr(ctx, "data", None)
+            value_range = None if data is None else tuple(float(b) for b in data.value_range)
+            built = attrs.evolve(self, **{f.alias: value_range for f in attrs.fields(type(self))
+                                          if f.init and getattr(self, f.name) == "data"})
+        iterations, steps = getattr(ctx, "iterations", None), getattr(built, "steps", None)
+        planned = iterations * steps if isinstance(iterations, int) and isinstance(steps, int) else None
+        return built.compiled(getattr(ctx, "compile", "auto"), planned_steps=planned, log=getattr(ctx, "log", None))
+
+    def compiled(self, mode: CompileMode = True, *, planned_steps: int | None = None,
+                 log: Callable[[str], Any] | None = None) -> Sampler:
+        """A copy of this sampler whose chains evaluate the energy and its gradient through a compiled
+        step (see `energyflow.compile`): ``mode`` ``True`` compiles at the first run, ``"auto"`` where
+        the work pays the compile back (``planned_steps``: transitions expected in all, if known) and
+        a probe shows it faster, ``False`` never. Compiled steps are kept per energy structure and
+        chain shape, for the copy's lifetime; ``log`` receives the decisions and compile times."""
+        if mode not in (True, False, "auto"):
+            raise ValueError(f"{type(self).__name__}.compiled: mode must be true, false or \"auto\", got {mode!r}")
+        twin = attrs.evolve(self) if attrs.has(type(self)) else copy.copy(self)
+        twin.__dict__["_fast_path"] = FastPath(mode, planned_steps=planned_steps, log=log)
+        return twin
+
+    def fast_path(self) -> FastPath:
+        """This sampler's compiled steps and compile policy (off unless made by `compiled` or `build`)."""
+        fast = self.__dict__.get("_fast_path")
+        if fast is None:
+            fast = self.__dict__["_fast_path"] = FastPath(False)
+        return fast
 
     def transition(
         self, energy: Energy, state: ChainState, generator: torch.Generator | None
@@ -133,17 +160,20 @@ class Sampler:
             raise ValueError(f"{name}.sample: steps must be an integer >= 0, got {steps!r}")
         state = ChainState(energy.constrain(x0.detach().clone()))
         accepted: list[torch.Tensor] = []
-        for step in range(steps):
-            state, acceptance = self.transition(energy, state, generator)
-            if acceptance is not None:
-                accepted.append(acceptance.float().mean())
-            if callback is not None:
-                callback(step, state.x)
+        # no graph outlives a step, no .grad is touched, nothing is read back to the host until the end
+        with self.fast_path().run(energy, state.x, steps) as chain_energy:
+            for step in range(steps):
+                state, acceptance = self.transition(chain_energy, state, generator)
+                if acceptance is not None:
+                    accepted.append(acceptance.float().mean())
+                if callback is not None:
+                    callback(step, state.x)
+            if evaluate:
+                state.evaluate(chain_energy)
         stats: dict[str, float] = {}
         if accepted:
             stats["acceptance_rate"] = float(torch.stack(accepted).mean())
         if evaluate:
-            state.evaluate(energy)
             stats["sample_energy"] = float(state.energy.mean())
             stats["sample_grad_norm"] = float(state.grad.flatten(1).norm(dim=1).mean())
         return SampleResult(state.x.detach(), stats)

@@ -142,3 +142,22 @@ def test_spec_rejects_points_and_bad_options():
         ResNet32Spec(activation="tanhh")
     with pytest.raises((TypeError, ValueError)):
         ResNet32Spec(filters=0)
+
+
+@pytest.mark.slow
+def test_a_conditional_net_compiles_whole_and_agrees_with_eager():
+    from energyflow.compile import CompiledStep
+    from energyflow.core.energy import energy_and_grad
+
+    torch.manual_seed(0)
+    energy = MnistEnergy((1, 8, 8), filters=8, stem_filters=8, num_classes=10)
+    x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    step = CompiledStep()
+    values, grad = step(energy, x, y=y)
+    assert step.failed is None and step.compile_s is not None  # the label range check stays out of the graph
+    eager_values, eager_grad = energy_and_grad(energy, x, y=y)
+    assert torch.allclose(values, eager_values, atol=1e-5) and torch.allclose(grad, eager_grad, atol=1e-5)
+    step(energy, x, y=torch.randint(0, 10, (16,)))  # new labels, same graph
+    assert step.misses == 0
+    with pytest.raises(ValueError, match="labels must lie in"):
+        energy_and_grad(energy, x, y=torch.full((16,), 10))  # eager still checks

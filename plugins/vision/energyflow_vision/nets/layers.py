@@ -62,7 +62,8 @@ def condition_matrix(y: torch.Tensor | None, num_conditions: int | None, batch: 
         )
     y = torch.as_tensor(y)
     if not y.is_floating_point() and y.shape == (batch,):
-        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_conditions):
+        # checked where it runs eager (a compiled sampler step runs eager first; the check would sync)
+        if y.numel() and not torch.compiler.is_compiling() and (int(y.min()) < 0 or int(y.max()) >= num_conditions):
             raise ValueError(f"{owner}: labels must lie in [0, {num_conditions}), got {int(y.min())}..{int(y.max())}")
         return F.one_hot(y.long(), num_conditions).float()
     if y.is_floating_point() and y.shape == (batch, num_conditions):
