@@ -50,8 +50,10 @@ def register_datasets(register: Register) -> None:
 
 @hookimpl
 def register_tasks(register: Register) -> None:
+    from energyflow.tasks.compose import ComposeTask
     from energyflow.tasks.generate import GenerateTask
     from energyflow.tasks.sample import SampleTask
 
     register("generate", GenerateTask)
     register("sample", SampleTask)
+    register("compose", ComposeTask, description="sample concept expressions over named energies from noise")

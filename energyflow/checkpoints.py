@@ -25,7 +25,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 CHECKPOINT = "checkpoint.pt"
 #: recipe tables whose change makes a checkpoint unusable (network, data and buffer shapes, wrapped layers)
-UNRESUMABLE = ("data", "energy", "buffer", "regularizers", "train.ema_decay")
+UNRESUMABLE = ("data", "energy", "energies", "buffer", "regularizers", "train.ema_decay")
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:

@@ -23,7 +23,13 @@ from attrs import validators as v
 from energyflow import plugins
 from energyflow.options import RecipeError, build_spec
 from energyflow.plugins import PluginError, Registration, suggest
-from energyflow.tomlio import describe_value, format_toml, toml_document, toml_key, toml_options
+from energyflow.tomlio import (
+    describe_value,
+    format_toml,
+    toml_document,
+    toml_key,
+    toml_options,
+)
 
 try:
     import tomllib
@@ -33,7 +39,8 @@ except ModuleNotFoundError:  # Python 3.10
 #: component table -> registry kind
 COMPONENT_TABLES = {"data": "dataset", "energy": "energy", "sampler": "sampler", "buffer": "buffer", "task": "task"}
 #: every top-level table, in the order a resolved recipe is written
-TABLES = ("run", "data", "energy", "sampler", "buffer", "regularizers", "train", "task")
+TABLES = ("run", "data", "energy", "energies", "concepts", "classifier", "sampler", "buffer", "regularizers", "train",
+          "task")
 REQUIRED_TABLES = ("data", "energy", "task")
 
 
@@ -75,15 +82,41 @@ class Component:
         return toml_options(self.resolved)
 
 
+@frozen
+class NamedEnergy:
+    """One ``[energies.NAME]`` table: its options (`energyflow.concepts.NamedEnergySpec`) and its network."""
+
+    name: str
+    spec: Any
+    resolved: dict[str, Any]
+    net: Component
+
+
+@frozen
+class Classifier:
+    """The ``[classifier]`` table: its options (`energyflow.concepts.ClassifierSpec`) and its network."""
+
+    spec: Any
+    resolved: dict[str, Any]
+    net: Component
+
+
 @frozen(kw_only=True)
 class Recipe:
-    """A validated recipe: specs for every table, nothing built yet."""
+    """A validated recipe: specs for every table, nothing built yet.
+
+    ``energy`` is ``None`` only in a recipe of named energies (``[energies.NAME]``) that each name
+    their own network.
+    """
 
     source: str
     run: RunSpec
     data: Component
-    energy: Component
+    energy: Component | None
     task: Component
+    energies: tuple[NamedEnergy, ...] = ()
+    concepts: tuple[Any, ...] = ()
+    classifier: Classifier | None = None
     sampler: Component | None = None
     buffer: Component | None = None
     regularizers: tuple[Component, ...] = ()
@@ -115,6 +148,14 @@ class Recipe:
                 doc[c.table] = entry
         if self.train is not None:
             doc["train"] = toml_options(self.train_options)
+        if self.energies:
+            doc["energies"] = {e.name: {**toml_options(e.resolved), "net": {"kind": e.net.kind, **e.net.options()}}
+                               for e in self.energies}
+        if self.concepts:
+            doc["concepts"] = {c.name: {"energy": c.energy, **c.values} for c in self.concepts}
+        if self.classifier is not None:
+            net = self.classifier.net
+            doc["classifier"] = {**toml_options(self.classifier.resolved), "net": {"kind": net.kind, **net.options()}}
         return {table: doc[table] for table in TABLES if table in doc}
 
     def to_toml(self, header: str = "") -> str:
@@ -227,6 +268,8 @@ def _validate(table: dict[str, Any], where: _Where, overrides: tuple[str, ...], 
     run, run_options = build_spec(RunSpec, table.get("run", {}), what="[run]", path="run", where=where)
     _check_plugins(run, where, pm)
     for name in REQUIRED_TABLES:
+        if name == "energy" and "energies" in table:
+            continue  # every named energy names its own network
         if name not in table:
             kinds = ", ".join(plugins.registry(COMPONENT_TABLES[name], pm).names())
             raise RecipeError(f"{where.source}: missing table [{name}]; add one with kind = one of: {kinds}")
@@ -242,11 +285,20 @@ def _validate(table: dict[str, Any], where: _Where, overrides: tuple[str, ...], 
 
     parts["train"], parts["train_options"] = build_spec(TrainSpec, table.get("train", {}), what="[train]",
                                                         path="train", where=where)
+    parts.setdefault("energy", None)
+    if "energies" in table or "concepts" in table or "classifier" in table:
+        from energyflow.recipe_named import named_parts
+
+        parts.update(named_parts(table, parts["energy"], where, pm))
     task = _component("task", table["task"], "task", where, pm)
     for need in getattr(task.registration.factory, "requires", ()):
         if need not in table:
             raise RecipeError(f"{where.source}: missing table [{need}]; task {task.kind!r} needs it")
-    return Recipe(source=where.source, run=run, run_options=run_options, task=task, overrides=overrides, **parts)
+    recipe = Recipe(source=where.source, run=run, run_options=run_options, task=task, overrides=overrides, **parts)
+    check = getattr(task.spec, "check_recipe", None)
+    if check is not None:  # a task that reads other tables (the compose task's expressions name concepts)
+        check(recipe, where)
+    return recipe
 
 
 def _check_plugins(run: RunSpec, where: _Where, pm: Any) -> None:

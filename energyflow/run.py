@@ -88,7 +88,8 @@ class Run:
     """
 
     def __init__(self, recipe: Recipe, *, out_dir: str | Path | None = None, quiet: bool = False,
-                 resume: bool = False, force: bool = False, pm: Any = None, console: Console | None = None):
+                 resume: bool = False, force: bool = False, pm: Any = None, console: Console | None = None,
+                 data: Any = None):
         self.recipe = recipe
         self.pm = pm or get_plugin_manager()
         self.out_dir = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
@@ -110,9 +111,12 @@ class Run:
         ctx = BuildContext(device=self.device, generator=self.generator, data=None, seed=recipe.run.seed,
                            out_dir=self.out_dir, compile=recipe.run.compile,
                            iterations=getattr(recipe.train, "iterations", None), log=self.log)
-        self.data = self._build(recipe.data, ctx)
+        self.data = data if data is not None else self._build(recipe.data, ctx)
         ctx.data = self.data
-        self.energy = self._build(recipe.energy, ctx).to(self.device)
+        self.energy = self._build(recipe.energy, ctx).to(self.device) if recipe.energy is not None else None
+        #: applied to each training batch's labels with the run's generator (a named energy's hidden columns)
+        self.label_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+        self._named: Any = None
         self.regularizers = [self._build(c, ctx) for c in recipe.regularizers]
         self.sampler = self._build(recipe.sampler, ctx) if recipe.sampler is not None else None
         self.buffer = self._build(recipe.buffer, ctx) if recipe.buffer is not None else None
@@ -230,11 +234,22 @@ class Run:
         return TaskContext(recipe=self.recipe, data=self.data, energy=self.energy, sampler=self.sampler,
                            buffer=self.buffer, generator=self.generator, device=self.device, out_dir=self.out_dir,
                            log=self.log, phase=self.phase, train=self.train, load_checkpoint=self.load_checkpoint,
-                           write_json=self.write_json)
+                           write_json=self.write_json, named=self.named)
+
+    @property
+    def named(self) -> Any:
+        """The recipe's named energies, concepts and classifier (`energyflow.ensemble.Named`), built on first use."""
+        if self._named is None and (self.recipe.energies or self.recipe.classifier is not None):
+            from energyflow.ensemble import Named
+
+            self._named = Named(self)
+        return self._named
 
     @property
     def conditional(self) -> bool:
         """Whether training binds class labels: the data has labels and the energy takes ``y``."""
+        if self.energy is None:
+            return False
         accepted = self.energy.accepted_context()
         return self.data.conditional and (accepted is None or "y" in accepted)
 
@@ -243,6 +258,9 @@ class Run:
     def trainer(self) -> Any:
         """The run's `energyflow.train.ContrastiveDivergence` over the built parts (made once)."""
         if self._trainer is None:
+            if self.energy is None:
+                raise RunError(f"{self.recipe.source}: this task trains the [energy] table's network, and the recipe "
+                               "has none; add an [energy] table")
             if self.sampler is None or self.buffer is None:
                 raise RunError(f"{self.recipe.source}: training needs [sampler] and [buffer] tables")
             self._trainer = self.train_spec.trainer(self.energy, self.sampler, self.buffer, self.regularizers)
@@ -337,6 +355,8 @@ class Run:
         if self.world.size > 1:
             idx = self._shard[idx]
         labels = self.data.train_labels[idx].to(self.device) if self.conditional else None
+        if labels is not None and self.label_transform is not None:
+            labels = self.label_transform(labels, self.generator)
         return self.data.train[idx].to(self.device), labels
 
     def _events_from(self, start: int) -> Any:

@@ -110,3 +110,62 @@ def save_image_grid(
     ax.axis("off")
     fig.savefig(path)
     return Path(path)
+
+
+def save_labelled_rows(
+    path: str | Path, rows: Mapping[str, torch.Tensor], *, value_range: tuple[float, float] = (0.0, 1.0),
+    ncol: int | None = None,
+) -> Path:
+    """Save one row of images ``(n, C, H, W)`` per label, the label written left of its row (a composition table).
+
+    Rows may hold different numbers of images; each shows at most ``ncol`` (default: the longest row).
+    """
+    ncol = ncol or max((images.shape[0] for images in rows.values()), default=1)
+    low, high = value_range
+    cells = []
+    for images in rows.values():
+        images = images.detach().cpu().float()[:ncol]
+        pad = torch.full((ncol - images.shape[0], *images.shape[1:]), float(low))
+        cells.append(((torch.cat([images, pad]) - low) / (high - low)).clamp(0, 1))
+    table = torch.stack(cells)  # (rows, ncol, C, H, W)
+    gap = max(1, table.shape[-1] // 16)
+    table = torch.nn.functional.pad(table, (0, gap, 0, gap), value=1.0)
+    grid = rearrange(table, "r k c h w -> (r h) (k w) c").numpy()
+    label_width = 0.09 * max((len(label) for label in rows), default=1) + 0.3
+    scale = max(1.0, 48 / table.shape[-1])  # small images drawn bigger, so the labels stay legible
+    width, height = grid.shape[1] * scale / 50, grid.shape[0] * scale / 50
+    fig = Figure(figsize=(width + label_width, max(height, 0.3 * len(rows))), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((label_width / (width + label_width), 0, width / (width + label_width), 1))
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest",
+              aspect="auto")
+    row_height = grid.shape[0] / max(1, len(rows))
+    for i, label in enumerate(rows):
+        ax.text(-gap * 2, (i + 0.5) * row_height, label, ha="right", va="center", fontsize=8)
+    ax.axis("off")
+    fig.savefig(path)
+    return Path(path)
+
+
+def save_point_panels(
+    path: str | Path, sets: Mapping[str, torch.Tensor], *, value_range: tuple[float, float], reference: torch.Tensor
+) -> Path:
+    """Save one scatter panel of 2-D points per caption, over the (grey) ``reference`` points."""
+    low, high = value_range
+    fig = Figure(figsize=(3.0 * max(1, len(sets)), 3.3), dpi=100)
+    FigureCanvasAgg(fig)
+    ref = reference.detach().cpu().double().numpy()
+    for i, (title, points) in enumerate(sets.items()):
+        ax = fig.add_subplot(1, max(1, len(sets)), i + 1)
+        ax.scatter(ref[:, 0], ref[:, 1], s=1, c="0.8")
+        pts = points.detach().cpu().double().numpy()
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, c="C3")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path)
+    return Path(path)

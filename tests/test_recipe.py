@@ -127,7 +127,7 @@ def test_golden_missing_file(tmp_path, monkeypatch):
 def test_golden_unknown_table_and_missing_table_and_bad_toml(tmp_path, monkeypatch):
     assert _error(tmp_path, monkeypatch, text=BASE.format(sampler="") + "[smapler]\n") == (
         "bad.toml: unknown table [smapler]; did you mean 'sampler'? "
-        "(known: run, data, energy, sampler, buffer, regularizers, train, task)"
+        "(known: run, data, energy, energies, concepts, classifier, sampler, buffer, regularizers, train, task)"
     )
     assert _error(tmp_path, monkeypatch, text=BASE.format(sampler="").replace("[energy]\nkind = \"mlp\"\n", "")) == (
         "bad.toml: missing table [energy]; add one with kind = one of: mlp"

@@ -67,11 +67,13 @@ class TaskContext:
         train: trains per ``[train]`` (resuming when asked) and returns the trainer.
         load_checkpoint: a trainer holding the weights saved at a path.
         write_json: writes an object as JSON into ``out_dir`` (atomically).
+        named: the recipe's named energies, concepts and classifier (`energyflow.ensemble.Named`),
+            trained or loaded on first use; ``None`` when the recipe declares none.
     """
 
     recipe: Recipe
     data: TensorData
-    energy: Energy
+    energy: Energy | None
     sampler: Sampler | None
     buffer: ReplayBuffer | None
     generator: torch.Generator
@@ -82,6 +84,7 @@ class TaskContext:
     train: Callable[[], ContrastiveDivergence] = field(default=None)
     load_checkpoint: Callable[[str | Path], ContrastiveDivergence] = field(default=None)
     write_json: Callable[[str, Any], Path] = field(default=None)
+    named: Any = field(default=None)
 
     def __attrs_post_init__(self) -> None:
         if self.phase is None:
@@ -91,6 +94,8 @@ class TaskContext:
     @property
     def conditional(self) -> bool:
         """Whether the data has labels and the energy takes ``y``: tasks bind labels then."""
+        if self.energy is None:
+            return False
         accepted = self.energy.accepted_context()
         return self.data.conditional and (accepted is None or "y" in accepted)
 

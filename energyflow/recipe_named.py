@@ -1,0 +1,106 @@
+"""Validation of a recipe's ``[energies.NAME]``, ``[concepts]`` and ``[classifier]`` tables.
+
+Same machinery and voice as every other table (`energyflow.options.build_spec`): one line
+naming the file (or ``--set``), the key path, the value and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from energyflow.concepts import (
+    ClassifierSpec,
+    ConceptSpec,
+    NamedEnergySpec,
+    check_concept_name,
+)
+from energyflow.options import RecipeError, build_spec
+from energyflow.plugins import suggest
+from energyflow.recipe import Classifier, Component, NamedEnergy, _component
+from energyflow.tomlio import describe_value, format_toml, toml_key
+
+
+def named_parts(table: dict[str, Any], default_net: Component | None, where: Any, pm: Any) -> dict[str, Any]:
+    """``energies``, ``concepts`` and ``classifier`` of a `energyflow.recipe.Recipe`, validated."""
+    energies = tuple(_energy(name, body, default_net, where, pm) for name, body in _named(table, "energies", where))
+    concepts = tuple(_concept(name, body, energies, where) for name, body in _named(table, "concepts", where))
+    if "concepts" in table and not energies:
+        raise RecipeError(f"{where('concepts')}: [concepts] bind named energies, but the recipe has none; "
+                          "add [energies.NAME] tables")
+    classifier = None
+    if "classifier" in table:
+        body = dict(table["classifier"])
+        net = _net(body.pop("net", None), "classifier", default_net, where, pm)
+        spec, resolved = build_spec(ClassifierSpec, body, what="[classifier]", path="classifier", where=where)
+        classifier = Classifier(spec, resolved, net)
+    return {"energies": energies, "concepts": concepts, "classifier": classifier}
+
+
+def _named(table: dict[str, Any], key: str, where: Any) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for name, body in table.get(key, {}).items():
+        path = f"{key}.{toml_key(name)}"
+        if not isinstance(body, dict):
+            example = 'labels = ["Smiling"]' if key == "energies" else 'energy = "smiling", Smiling = 1'
+            raise RecipeError(f"{where(path)}: {path} = {format_toml(body)}: expected a table "
+                              f"({{ {example} }}), got {describe_value(body)}")
+        out.append((name, body))
+    return out
+
+
+def _net(net: Any, path: str, default_net: Component | None, where: Any, pm: Any) -> Component:
+    if net is None:
+        if default_net is None:
+            raise RecipeError(f"{where(path)}: {path} has no network: give it net = {{ kind = ... }} or add an "
+                              "[energy] table (the default network of named energies)")
+        return default_net
+    if not isinstance(net, dict):
+        raise RecipeError(f"{where(path + '.net')}: {path}.net = {format_toml(net)}: expected a table "
+                          f"{{ kind = ..., ... }} naming an energy network, got {describe_value(net)}")
+    return _component(f"{path}.net", net, "energy", where, pm)
+
+
+def _energy(name: str, body: dict[str, Any], default_net: Component | None, where: Any, pm: Any) -> NamedEnergy:
+    path = f"energies.{toml_key(name)}"
+    if (reason := check_concept_name(name)) is not None:
+        raise RecipeError(f"{where(path)}: {path}: {reason.replace('concept', 'energy')}")
+    body = dict(body)
+    net = _net(body.pop("net", None), path, default_net, where, pm)
+    spec, resolved = build_spec(NamedEnergySpec, body, what=f"named energy {name!r}", path=path, where=where)
+    return NamedEnergy(name, spec, resolved, net)
+
+
+def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...], where: Any) -> ConceptSpec:
+    path = f"concepts.{toml_key(name)}"
+    if (reason := check_concept_name(name)) is not None:
+        raise RecipeError(f"{where(path)}: {path}: {reason}")
+    body = dict(body)
+    energy = body.pop("energy", None)
+    known = [e.name for e in energies]
+    if energy is None:
+        raise RecipeError(f"{where(path)}: {path}: required key 'energy' is missing (the named energy it binds; "
+                          f"one of: {', '.join(known)})")
+    if not isinstance(energy, str) or energy not in known:
+        hint = suggest(energy, known) if isinstance(energy, str) else f" (known: {', '.join(known)})"
+        raise RecipeError(f"{where(path + '.energy')}: {path}.energy = {format_toml(energy)}: not a named energy{hint}")
+    named = next(e for e in energies if e.name == energy)
+    values: dict[str, int] = {}
+    for column, value in body.items():
+        at = f"{path}.{toml_key(column)}"
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, int) or value < 0:
+            raise RecipeError(f"{where(at)}: {at} = {format_toml(value)}: expected a label value (an integer >= 0, "
+                              f"or true/false), got {describe_value(value)}")
+        labels = named.spec.labels
+        if labels and column not in labels:
+            raise RecipeError(f"{where(at)}: {at}: energy {energy!r} is not conditioned on {column!r}"
+                              f"{suggest(column, list(labels))}")
+        values[column] = value
+    unobserved = [c for c in named.spec.labels if c not in values]
+    single = len(named.spec.labels) == 1 and named.spec.drop == 0
+    if unobserved and (named.spec.drop == 0 or single):
+        raise RecipeError(f"{where(path)}: {path} leaves {', '.join(unobserved)} unobserved, but energy {energy!r} "
+                          f"was trained with every label observed; give {unobserved[0]} a value or set "
+                          f"energies.{toml_key(energy)}.drop > 0 (say 0.5)")
+    return ConceptSpec(name, energy, values)

@@ -1,0 +1,137 @@
+"""``kind = "compose"``: sample concept expressions (``"young & female & ~smiling"``) from noise.
+
+Each expression is parsed over the recipe's ``[concepts]`` (`energyflow.compose.parse`), its
+named energies trained or loaded on first use (`energyflow.ensemble.Named`), and sampled from
+uniform noise with the recipe's sampler: a composed energy has no replay buffer of its own. As
+the compositional-generation paper's code does, the step size is divided by the number of concept
+terms (``divide_step``), since the gradient of a sum of n energies is about n times larger.
+With a ``[classifier]``, each expression gets the share of samples the classifier judges to satisfy
+each of its top-level ``&`` terms and the whole expression.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+import torch
+from attrs import field, frozen
+from attrs import validators as v
+
+from energyflow import viz
+from energyflow.compose import (
+    CompositionError,
+    build,
+    conjuncts,
+    evaluate,
+    names,
+    parse_tree,
+)
+from energyflow.concepts import concept_truth
+from energyflow.options import RecipeError
+from energyflow.tasks.context import RunError, Task, TaskContext
+
+PICTURE = "compose.png"
+
+
+def _expressions(instance: Any, attribute: Any, value: tuple[str, ...]) -> None:
+    if not value:
+        raise ValueError("expected at least one expression, e.g. [\"young & ~smiling\"]")
+    for i, expr in enumerate(value):
+        try:
+            parse_tree(expr)
+        except CompositionError as e:
+            raise ValueError(f"expressions[{i}]: {e}") from None
+
+
+@frozen(kw_only=True)
+class ComposeTask(Task):
+    """Sample each expression over the recipe's concepts from noise; a labelled row each, and classifier shares."""
+
+    requires: ClassVar[tuple[str, ...]] = ("sampler", "concepts")
+
+    expressions: tuple[str, ...] = field(converter=tuple, validator=[v.deep_iterable(v.instance_of(str)), _expressions],
+                                         metadata={"help": "concept expressions: names, numbers, &, |, ~, * and "
+                                                           "parentheses, e.g. \"young & female & ~smiling\""})
+    samples: int = field(default=16, validator=[v.instance_of(int), v.ge(1)],
+                         metadata={"help": "samples per expression (one row of the picture; the classifier's shares)"})
+    steps: int | None = field(default=None, validator=v.optional([v.instance_of(int), v.ge(1)]),
+                              metadata={"help": "sampler steps from noise; none: the sampler's steps"})
+    divide_step: bool = field(default=True, validator=v.instance_of(bool),
+                              metadata={"help": "divide the sampler's step size by the number of concept terms "
+                                                "(as the compositional-generation paper's code does)"})
+    picture_columns: int = field(default=16, validator=[v.instance_of(int), v.ge(1)],
+                                 metadata={"help": "samples shown per row of compose.png"})
+    batch_size: int = field(default=256, validator=[v.instance_of(int), v.ge(1)],
+                            metadata={"help": "chains sampled at once"})
+
+    def check_recipe(self, recipe: Any, where: Any) -> None:
+        """Every name in every expression is a concept of the recipe."""
+        known = [c.name for c in recipe.concepts]
+        for i, expr in enumerate(self.expressions):
+            for name in names(parse_tree(expr)):
+                if name not in known:
+                    at = f"task.expressions[{i}]"
+                    from energyflow.plugins import suggest
+
+                    raise RecipeError(f"{where(at)}: {at} = {expr!r}: unknown concept {name!r}{suggest(name, known)}")
+
+    def run(self, ctx: TaskContext) -> dict[str, float]:
+        named = ctx.named
+        if named is None:
+            raise RunError(f"{ctx.recipe.source}: the compose task needs [energies.NAME] and [concepts] tables")
+        trees = [parse_tree(expr) for expr in self.expressions]
+        used = sorted({name for tree in trees for name in names(tree)})
+        concepts = named.concepts(used)
+        judge = named.classifier()
+        metrics: dict[str, float] = {}
+        for name, stats in named.train_stats.items():
+            metrics.update({f"{key}[{name}]": value for key, value in stats.items()})
+        if judge is not None:
+            metrics.update({f"classifier_accuracy[{c}]": acc for c, acc in judge.accuracy(ctx.data).items()})
+        rows: dict[str, torch.Tensor] = {}
+        for expr, tree in zip(self.expressions, trees):
+            energy = build(tree, concepts.__getitem__)
+            if (reason := energy.why_not_samplable()) is not None:
+                raise RunError(f"{ctx.recipe.source}: cannot sample {expr!r}: {reason}")
+            terms = len(names(tree))
+            sampler = ctx.sampler
+            if self.divide_step and terms > 1:
+                sampler = attrs.evolve(sampler, step_size=sampler.step_size / terms)
+            x0 = ctx.chain_starts(self.samples, "uniform")
+            x = attrs.evolve(ctx, sampler=sampler).sample(energy, x0, steps=self.steps, batch_size=self.batch_size,
+                                                          description=f"compose {expr}")
+            rows[expr] = x
+            metrics[f"energy[{expr}]"] = ctx.mean_energy(energy, x)
+            if judge is not None:
+                metrics.update(_shares(expr, tree, x, judge, named))
+        self._draw(ctx, rows)
+        return metrics
+
+    def _draw(self, ctx: TaskContext, rows: dict[str, torch.Tensor]) -> None:
+        data = ctx.data
+        if data.kind == "image":
+            viz.save_labelled_rows(ctx.out_dir / PICTURE, rows, value_range=data.value_range,
+                                   ncol=self.picture_columns)
+        elif data.kind == "points" and data.num_features == 2:
+            viz.save_point_panels(ctx.out_dir / PICTURE, rows, value_range=data.value_range,
+                                  reference=data.test[:2000])
+
+
+def _shares(expr: str, tree: Any, x: torch.Tensor, judge: Any, named: Any) -> dict[str, float]:
+    """``satisfied[expr]`` and ``satisfied[expr][conjunct]``: shares of samples the classifier agrees with."""
+    predicted = judge.predict(x)
+    truth = {}
+    for name in names(tree):
+        concept = named.concept_spec(name)
+        missing = [c for c in concept.values if c not in predicted]
+        if missing:
+            raise RunError(f"concept {name!r} uses {missing[0]!r}, which the classifier does not classify; "
+                           "add it to classifier.labels")
+        truth[name] = concept_truth(concept.values, predicted)
+    out = {f"satisfied[{expr}]": float(evaluate(tree, truth).float().mean())}
+    parts = conjuncts(tree)
+    if len(parts) > 1:
+        for part in parts:
+            out[f"satisfied[{expr}][{part}]"] = float(evaluate(part, truth).float().mean())
+    return out
