@@ -11,7 +11,11 @@ Writes to the run folder:
 - ``nearest.png``: samples (first column) beside their nearest training images, the
   memorisation check, with ``nearest_l2`` vs ``nearest_l2_test`` in the metrics;
 - the offline quality figures (see `energyflow_vision.quality.report`) of both sample sets,
-  prefixed ``buffer_`` and ``fresh_``.
+  prefixed ``buffer_`` and ``fresh_``;
+- with ``long_samples`` > 0, the long-run figures (`energyflow_vision.tasks.long_run`): chains from
+  noise scored at each of ``long_steps``, chains continued from the buffer for
+  ``long_buffer_steps``, prefixed ``long_noise_<steps>_`` / ``long_buffer_<steps>_``, and
+  ``long_run.png`` (floor/ceiling ratio against chain length).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from energyflow_vision.tasks.common import (
     require_images,
     trained,
 )
+from energyflow_vision.tasks.long_run import floor_ceiling_ratio, long_run
 
 _count = [v.instance_of(int), v.ge(0)]
 _positive = [v.instance_of(int), v.ge(1)]
@@ -73,6 +78,14 @@ class GenerateImagesTask(Task):
     cache_dir: str | None = field(default=None, validator=v.optional(v.instance_of(str)),
                                   metadata={"help": "where the quality classifier is cached; none: ~/.cache/energyflow"})
 
+    long_samples: int = field(default=0, validator=_count,
+                              metadata={"help": "chains in the long-run evaluation (0: none; see long_run.png)"})
+    long_steps: tuple[int, ...] = field(default=(100, 500, 1000), converter=tuple,
+                                        validator=v.deep_iterable(v.and_(v.instance_of(int), v.ge(1))),
+                                        metadata={"help": "chain lengths from noise scored in the long-run evaluation"})
+    long_buffer_steps: int = field(default=1000, validator=_count,
+                                   metadata={"help": "steps of chains continued from buffer states (0: none)"})
+
     def run(self, ctx: TaskContext) -> dict[str, float]:
         require_images(ctx, "generate_images")
         trainer = trained(ctx, self.checkpoint)
@@ -98,16 +111,23 @@ class GenerateImagesTask(Task):
             self._class_rows(ctx, energy)
         if self.nearest:
             metrics.update(self._nearest(ctx, sets["buffer"]))
-        if self.eval_samples:
+        quality = None
+        if self.eval_samples or self.long_samples:
             quality = ImageQuality.prepare(ctx.data, cache_dir=self.cache_dir, classifier_steps=self.classifier_steps,
                                            inception=self.inception, device=ctx.device, log=ctx.log,
                                            fid_reference_count=self.fid_reference)
             if quality.classifier_accuracy is not None:
                 ctx.log(f"quality classifier test accuracy {quality.classifier_accuracy:.3f}")
+        if self.eval_samples:
             for name, samples in sets.items():
                 subset = labels[: self.eval_samples] if labels is not None else None
                 scores = quality.evaluate(samples[: self.eval_samples], subset, generator=ctx.generator)
                 metrics.update({f"{name}_{k}": val for k, val in scores.items()})
+                if "cfd" in scores:
+                    metrics[f"{name}_ratio"] = floor_ceiling_ratio(scores)
+        if self.long_samples:
+            metrics.update(long_run(ctx, energy, quality, samples=self.long_samples, steps=self.long_steps,
+                                    buffer_steps=self.long_buffer_steps, batch_size=self.batch_size))
         return metrics
 
     def _chains(self, ctx: TaskContext, energy: Any) -> dict[str, float]:
