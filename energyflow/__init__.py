@@ -22,6 +22,7 @@ from energyflow.data import TensorData
 from energyflow.hookspecs import hookimpl
 from energyflow.models import MLPEnergy
 from energyflow.regularizers import (
+    EntropyTerm,
     GradPenalty,
     KLTerm,
     L2Energy,
@@ -39,6 +40,7 @@ __all__ = [
     "MALA",
     "ContrastiveDivergence",
     "Energy",
+    "EntropyTerm",
     "FunctionEnergy",
     "GaussianEnergy",
     "GradPenalty",

@@ -91,7 +91,8 @@ class ContrastiveDivergence:
         e_pos = energy(x_pos)
         e_neg = energy(x_neg)
         loss = e_pos.mean() - e_neg.mean()
-        batch = CDBatch(energy=energy, x_pos=x_pos, x_neg=x_neg, e_pos=e_pos, e_neg=e_neg, sampler=self.sampler)
+        batch = CDBatch(energy=energy, x_pos=x_pos, x_neg=x_neg, e_pos=e_pos, e_neg=e_neg, sampler=self.sampler,
+                        buffer=self.buffer, generator=generator)
         for reg in self.regularizers:
             term = reg.loss(batch)
             if term is not None:

@@ -2,6 +2,12 @@
 
 from energyflow.regularizers.base import CDBatch, Regularizer
 from energyflow.regularizers.spectral import SpectralNorm
-from energyflow.regularizers.terms import GradPenalty, KLTerm, L2Energy
+from energyflow.regularizers.terms import (
+    EntropyTerm,
+    GradPenalty,
+    KLTerm,
+    L2Energy,
+    nearest_neighbour_entropy,
+)
 
-__all__ = ["CDBatch", "GradPenalty", "KLTerm", "L2Energy", "Regularizer", "SpectralNorm"]
+__all__ = ["CDBatch", "EntropyTerm", "GradPenalty", "KLTerm", "L2Energy", "Regularizer", "SpectralNorm", "nearest_neighbour_entropy"]

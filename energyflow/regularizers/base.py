@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from attrs import frozen
+from attrs import field, frozen
 
 from energyflow.core.energy import Energy
 
@@ -19,6 +19,9 @@ class CDBatch:
         x_pos: data samples. x_neg: sampler output (detached).
         e_pos, e_neg: their energies, still attached to the parameters.
         sampler: the sampler that produced ``x_neg``.
+        buffer: the replay buffer the chains started from (before this step's push), if any.
+        generator: the training step's generator.
+        shared: work several terms reuse within the step (say, the differentiable sampler step).
     """
 
     energy: Energy
@@ -27,6 +30,9 @@ class CDBatch:
     e_pos: torch.Tensor
     e_neg: torch.Tensor
     sampler: Any
+    buffer: Any = None
+    generator: torch.Generator | None = None
+    shared: dict[str, Any] = field(factory=dict)
 
 
 class Regularizer:
