@@ -33,12 +33,14 @@ def register_buffers(register: Register) -> None:
 
 @hookimpl
 def register_regularizers(register: Register) -> None:
-    from energyflow.regularizers import GradPenalty, KLTerm, L2Energy, SpectralNorm
+    from energyflow.regularizers import EntropyTerm, GradPenalty, KLTerm, L2Energy, SpectralNorm
 
     register("l2_energy", L2Energy, description="penalise squared energies of data and samples")
     register("spectral_norm", SpectralNorm, description="spectral normalisation of every layer but the head")
     register("grad_penalty", GradPenalty, description="penalise the squared input-gradient norm")
     register("kl", KLTerm, description="KL term through the last sampler step (Du et al. 2021)")
+    register("entropy", EntropyTerm, aliases=("repel",),
+             description="nearest-neighbour entropy of the sampler step against buffer states (Du et al. 2021)")
 
 
 @hookimpl
