@@ -28,6 +28,14 @@ def register_energies(register: Register) -> None:
 
 
 @hookimpl
+def register_samplers(register: Register) -> None:
+    """augmented_langevin: Langevin with data-augmentation transitions (improved CD)."""
+    from energyflow_vision.augmented_langevin import AugmentedLangevin
+
+    register("augmented_langevin", AugmentedLangevin)
+
+
+@hookimpl
 def register_datasets(register: Register) -> None:
     """Image datasets: digits, mnist, fashion_mnist, cifar10, celeba, imagenet32, image_folder."""
     from energyflow_vision.data import DATASETS
