@@ -77,6 +77,8 @@ def test_labels_encodings():
     combo = ShapesSpec(**spec, labels="combination").build(ctx())
     assert torch.equal(combo.train_labels, combo.train_factors[:, 0] * 3 + combo.train_factors[:, 1])
     assert combo.class_names[4] == "circle/green"
+    columns = ShapesSpec(**spec, labels="columns").build(ctx())
+    assert torch.equal(columns.train_labels, columns.train_factors) and columns.class_names == ("shape", "colour")
     # the test split covers every combination evenly
     assert torch.equal(torch.bincount(combo.test_labels, minlength=9), torch.full((9,), 2))
 
@@ -111,7 +113,7 @@ def test_cross_design_parts():
 @pytest.mark.parametrize(("options", "message"), [
     ({"colours": ["red", "pink"]}, "colours: unknown colour 'pink'"),
     ({"factors": ["shape", "shape"]}, "factors: factors repeat"),
-    ({"labels": "size"}, "data.labels = 'size': expected 'factors', 'combination' or one of"),
+    ({"labels": "size"}, "data.labels = 'size': expected 'factors', 'combination', 'columns' or one of"),
     ({"design": "cross", "factors": ["shape", "colour", "size"]}, "needs exactly two factors"),
     ({"design": "cross", "part": "size"}, "data.part = 'size': expected 'union' or one of"),
     ({"design": "holdout", "holdout": ["circle/pink"]}, "data.holdout: unknown combination 'circle/pink'"),

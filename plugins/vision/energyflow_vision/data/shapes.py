@@ -3,8 +3,9 @@
 Rendered on the fly from the run's seed (no download): an anti-aliased object on a black
 background, 16x16 RGB by default. Each image carries its factor values; the ``labels`` option
 says what the energy sees as ``y``: the concatenated one-hot factors (``"factors"``, what a jointly
-conditioned energy reads), one factor's index (``"shape"``, what a factor expert reads), or the
-combination's index (``"combination"``). Training sets for composition hold combinations out:
+conditioned energy reads), one factor's index (``"shape"``, what a factor expert reads), the
+combination's index (``"combination"``), or one column of indices per factor (``"columns"``, named
+``class_names``: what a recipe's named energies pick their columns from). Training sets for composition hold combinations out:
 
 * ``design = "holdout"``: every combination except a few (``holdout``, or by default those whose
   factor indices sum to -1 modulo the smallest number of values: an anti-diagonal, so each value
@@ -148,11 +149,14 @@ class ShapeScene:
         return table[order]
 
     def encode(self, factors: torch.Tensor, labels: str) -> torch.Tensor:
-        """What the energy reads as ``y``: one-hot factors concatenated, one factor's index, or the combination's."""
+        """What the energy reads as ``y``: one-hot factors concatenated, one factor's index, the combination's,
+        or (``"columns"``) every factor's index, one column per factor ``(N, F)``."""
         if labels == "factors":
             return torch.cat([F.one_hot(factors[:, k], len(vals)).float() for k, vals in enumerate(self.values)], dim=1)
         if labels == "combination":
             return self.combination_index(factors)
+        if labels == "columns":
+            return factors.clone()
         return factors[:, self.factors.index(labels)].clone()
 
     def label_names(self, labels: str) -> tuple[str, ...]:
@@ -160,6 +164,8 @@ class ShapeScene:
             return tuple(f"{name}={val}" for name, vals in zip(self.factors, self.values) for val in vals)
         if labels == "combination":
             return tuple(self.combination_name(c) for c in self.combinations)
+        if labels == "columns":
+            return self.factors
         return self.values[self.factors.index(labels)]
 
 
@@ -169,7 +175,8 @@ class ShapesData(TensorData):
 
     Attributes:
         scene: renders factor indices (`ShapeScene.render`) and names them.
-        labels: what ``train_labels`` / ``test_labels`` hold (``"factors"``, a factor name, ``"combination"``).
+        labels: what ``train_labels`` / ``test_labels`` hold (``"factors"``, a factor name, ``"combination"``,
+            ``"columns"``).
         train_factors, test_factors: factor indices ``(N, F)`` of each image.
         trained: combinations present in the training split (of the whole design, every part).
         held_out: combinations absent from every part of the design's training data.
@@ -212,7 +219,8 @@ class ShapesSpec:
     jitter: float = field(default=0.04, converter=float, validator=[v.ge(0.0), v.le(0.1)],
                           metadata={"help": "per-image position jitter (share of the side); size and brightness jitter follow it"})
     labels: str = field(default="factors", validator=v.instance_of(str),
-                        metadata={"help": "y: 'factors' (concatenated one-hot), a factor name (its index) or 'combination'"})
+                        metadata={"help": "y: 'factors' (concatenated one-hot), a factor name (its index), 'combination', "
+                                                  "or 'columns' (a column of indices per factor, for named energies)"})
     design: Literal["all", "holdout", "cross"] = field(default="all", validator=v.in_(("all", "holdout", "cross")),
                                                       metadata={"help": "training combinations: all, all but held-out ones, or the cross-product parts"})
     holdout: tuple[str, ...] | None = field(default=None, converter=lambda x: None if x is None else tuple(x),
@@ -230,8 +238,8 @@ class ShapesSpec:
 
     def __attrs_post_init__(self):
         where = "data"
-        if self.labels not in ("factors", "combination", *self.factors):
-            raise ValueError(f"{where}.labels = {self.labels!r}: expected 'factors', 'combination' or one of the "
+        if self.labels not in ("factors", "combination", "columns", *self.factors):
+            raise ValueError(f"{where}.labels = {self.labels!r}: expected 'factors', 'combination', 'columns' or one of the "
                              f"varying factors {list(self.factors)}")
         if self.design == "cross":
             if len(self.factors) != 2:
@@ -284,13 +292,14 @@ class ShapesSpec:
         train = scene.render(train_factors, generator)
         test = scene.render(test_factors, generator)
         names = scene.label_names(self.labels)
+        widths = sum(len(vals) for vals in scene.values) if self.labels == "columns" else len(names)
         return ShapesData(
             name="shapes",
             train=dequantize(train, generator) if self.dequantize else to_unit(train),
             test=to_unit(test),
             train_labels=scene.encode(train_factors, self.labels),
             test_labels=scene.encode(test_factors, self.labels),
-            num_classes=len(names),
+            num_classes=widths,
             value_range=(0.0, 1.0),
             kind="image",
             class_names=names,
