@@ -43,6 +43,7 @@ class Named:
         self.recipe = run.recipe
         self._energies: dict[str, Energy] = {}
         self._judge: Judge | None = None
+        self._datasets: dict[int, Any] = {}
         #: per named energy trained or loaded here, its last training step's numbers
         self.train_stats: dict[str, dict[str, float]] = {}
 
@@ -54,12 +55,27 @@ class Named:
         raise RunError(f"{self.recipe.source}: no named energy {name!r}; the recipe names: "
                        f"{', '.join(e.name for e in self.recipe.energies)}")
 
+    def dataset(self, component: Any) -> Any:
+        """The run's data, or a named energy's (classifier's) own ``data`` table, built once."""
+        if component is None:
+            return self.run.data
+        if id(component) not in self._datasets:
+            run = self.run
+            ctx = BuildContext(device=run.device, generator=torch.Generator().manual_seed(run.recipe.run.seed),
+                               seed=run.recipe.run.seed, out_dir=run.out_dir)
+            try:
+                self._datasets[id(component)] = build(component.spec, ctx)
+            except (ValueError, FileNotFoundError) as e:
+                raise RunError(f"{self.recipe.source}: [{component.table}] ({component.kind}): {e}") from e
+        return self._datasets[id(component)]
+
     def coding(self, name: str) -> LabelCoding:
         """How energy ``name`` sees the label columns."""
-        spec = self.entry(name).spec
+        entry = self.entry(name)
+        data = self.dataset(entry.data)
         try:
-            columns = LabelCoding.of(self.run.data, spec.labels).columns
-            return LabelCoding.of(self.run.data, columns, as_class=len(columns) == 1 and spec.drop == 0)
+            columns = LabelCoding.of(data, entry.spec.labels).columns
+            return LabelCoding.of(data, columns, as_class=len(columns) == 1 and entry.spec.drop == 0)
         except ValueError as e:
             raise RunError(f"{self.recipe.source}: energies.{name}: {e}") from e
 
@@ -77,12 +93,13 @@ class Named:
         train = attrs.evolve(run.recipe.train, iterations=entry.spec.iterations) if entry.spec.iterations is not None \
             else run.recipe.train
         recipe = attrs.evolve(
-            run.recipe, energy=entry.net, energies=(entry,), concepts=(), classifier=None, train=train,
+            run.recipe, data=entry.data or run.recipe.data, energy=entry.net, energies=(entry,), concepts=(),
+            classifier=None, train=train,
             train_options={**run.recipe.train_options, "iterations": train.iterations},
             run=attrs.evolve(run.recipe.run, seed=run.recipe.run.seed + zlib.crc32(name.encode()) % 100_000),
         )
         child = Run(recipe, out_dir=run.out_dir / "energies" / name, quiet=run.quiet, resume=run.resume, force=True,
-                    pm=run.pm, console=run.console, data=coding.view(run.data))
+                    pm=run.pm, console=run.console, data=coding.view(self.dataset(entry.data)))
         child.progress = run.progress
         accepted = child.energy.accepted_context()
         if accepted is not None and "y" not in accepted:
@@ -134,16 +151,17 @@ class Named:
         if given:
             return tuple(given)
         used = {column for concept in self.recipe.concepts for column in concept.values}
-        names, _ = label_columns(self.run.data)
+        names, _ = label_columns(self.dataset(self.recipe.classifier.data))
         return tuple(c for c in names if c in used) or names
 
     def _make_judge(self) -> Judge:
         run, entry = self.run, self.recipe.classifier
+        data = self.dataset(entry.data)
         try:
-            coding = LabelCoding.of(run.data, self._judge_columns(), as_class=False)
+            coding = LabelCoding.of(data, self._judge_columns(), as_class=False)
         except ValueError as e:
             raise RunError(f"{self.recipe.source}: classifier: {e}") from e
-        ctx = BuildContext(device=run.device, generator=run.generator, data=coding.view(run.data),
+        ctx = BuildContext(device=run.device, generator=run.generator, data=coding.view(data),
                            seed=run.recipe.run.seed, out_dir=run.out_dir)
         try:
             net = build(entry.net.spec, ctx).to(run.device)
@@ -158,7 +176,7 @@ class Named:
             judge.load(given / CLASSIFIER if given.is_dir() else given)
             run.log(f"loaded classifier {given}")
         else:
-            judge.fit(run.data, entry.spec, run.generator, run.phase)
+            judge.fit(data, entry.spec, run.generator, run.phase)
             folder.mkdir(parents=True, exist_ok=True)
             judge.save(folder / CLASSIFIER, self.recipe.to_toml())
         return judge

@@ -90,6 +90,7 @@ class NamedEnergy:
     spec: Any
     resolved: dict[str, Any]
     net: Component
+    data: Component | None = None  # its own dataset (``data = {...}`` merged over [data]); None: [data]
 
 
 @frozen
@@ -99,6 +100,7 @@ class Classifier:
     spec: Any
     resolved: dict[str, Any]
     net: Component
+    data: Component | None = None
 
 
 @frozen(kw_only=True)
@@ -149,18 +151,23 @@ class Recipe:
         if self.train is not None:
             doc["train"] = toml_options(self.train_options)
         if self.energies:
-            doc["energies"] = {e.name: {**toml_options(e.resolved), "net": {"kind": e.net.kind, **e.net.options()}}
-                               for e in self.energies}
+            doc["energies"] = {e.name: _named_entry(e) for e in self.energies}
         if self.concepts:
             doc["concepts"] = {c.name: {"energy": c.energy, **c.values} for c in self.concepts}
         if self.classifier is not None:
-            net = self.classifier.net
-            doc["classifier"] = {**toml_options(self.classifier.resolved), "net": {"kind": net.kind, **net.options()}}
+            doc["classifier"] = _named_entry(self.classifier)
         return {table: doc[table] for table in TABLES if table in doc}
 
     def to_toml(self, header: str = "") -> str:
         """`to_dict` as TOML text, ``header`` (comment lines) first."""
         return toml_document(self.to_dict(), header)
+
+
+def _named_entry(entry: NamedEnergy | Classifier) -> dict[str, Any]:
+    doc = {**toml_options(entry.resolved), "net": {"kind": entry.net.kind, **entry.net.options()}}
+    if entry.data is not None:
+        doc["data"] = {"kind": entry.data.kind, **entry.data.options()}
+    return doc
 
 
 # --------------------------------------------------------------------------- loading

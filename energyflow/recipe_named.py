@@ -22,7 +22,7 @@ from energyflow.tomlio import describe_value, format_toml, toml_key
 
 def named_parts(table: dict[str, Any], default_net: Component | None, where: Any, pm: Any) -> dict[str, Any]:
     """``energies``, ``concepts`` and ``classifier`` of a `energyflow.recipe.Recipe`, validated."""
-    energies = tuple(_energy(name, body, default_net, where, pm) for name, body in _named(table, "energies", where))
+    energies = tuple(_energy(name, body, default_net, table, where, pm) for name, body in _named(table, "energies", where))
     concepts = tuple(_concept(name, body, energies, where) for name, body in _named(table, "concepts", where))
     if "concepts" in table and not energies:
         raise RecipeError(f"{where('concepts')}: [concepts] bind named energies, but the recipe has none; "
@@ -31,8 +31,9 @@ def named_parts(table: dict[str, Any], default_net: Component | None, where: Any
     if "classifier" in table:
         body = dict(table["classifier"])
         net = _net(body.pop("net", None), "classifier", default_net, where, pm)
+        data = _data(body.pop("data", None), "classifier", table, where, pm)
         spec, resolved = build_spec(ClassifierSpec, body, what="[classifier]", path="classifier", where=where)
-        classifier = Classifier(spec, resolved, net)
+        classifier = Classifier(spec, resolved, net, data)
     return {"energies": energies, "concepts": concepts, "classifier": classifier}
 
 
@@ -60,14 +61,28 @@ def _net(net: Any, path: str, default_net: Component | None, where: Any, pm: Any
     return _component(f"{path}.net", net, "energy", where, pm)
 
 
-def _energy(name: str, body: dict[str, Any], default_net: Component | None, where: Any, pm: Any) -> NamedEnergy:
+def _data(override: Any, path: str, table: dict[str, Any], where: Any, pm: Any) -> Component | None:
+    """A table's own dataset: ``data = {...}`` merged key by key over ``[data]`` (a new ``kind`` replaces it)."""
+    if override is None:
+        return None
+    if not isinstance(override, dict):
+        raise RecipeError(f"{where(path + '.data')}: {path}.data = {format_toml(override)}: expected a table of "
+                          f"[data] options to change, e.g. {{ part = \"A\" }}, got {describe_value(override)}")
+    base = table.get("data", {})
+    same = "kind" not in override or override["kind"] == base.get("kind")
+    return _component(f"{path}.data", {**base, **override} if same else dict(override), "dataset", where, pm)
+
+
+def _energy(name: str, body: dict[str, Any], default_net: Component | None, table: dict[str, Any], where: Any,
+            pm: Any) -> NamedEnergy:
     path = f"energies.{toml_key(name)}"
     if (reason := check_concept_name(name)) is not None:
         raise RecipeError(f"{where(path)}: {path}: {reason.replace('concept', 'energy')}")
     body = dict(body)
     net = _net(body.pop("net", None), path, default_net, where, pm)
+    data = _data(body.pop("data", None), path, table, where, pm)
     spec, resolved = build_spec(NamedEnergySpec, body, what=f"named energy {name!r}", path=path, where=where)
-    return NamedEnergy(name, spec, resolved, net)
+    return NamedEnergy(name, spec, resolved, net, data)
 
 
 def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...], where: Any) -> ConceptSpec:

@@ -103,6 +103,7 @@ kind = "compose"
 expressions = ["right", "right & up", "right & ~up", "0.5*right | up", "joint_right"]
 samples = 200
 steps = 200
+groups = { both = ["right & up", "right & ~up"] }
 """
 
 
@@ -121,9 +122,9 @@ def test_recipe_validates_named_tables_and_expressions(quadrants):
     with pytest.raises(RecipeError, match=r"q.toml \(--set task.expressions=\[\"rihgt & up\"\]\): "
                                           r"task.expressions\[0\] = 'rihgt & up': unknown concept 'rihgt'; "
                                           r"did you mean 'right'\?"):
-        parse_recipe(RECIPE, source="q.toml", overrides=['task.expressions=["rihgt & up"]'])
+        parse_recipe(RECIPE, source="q.toml", overrides=['task.expressions=["rihgt & up"]', "task.groups={}"])
     with pytest.raises(RecipeError, match=r"task.expressions = .*expressions\[0\]: a call is not allowed"):
-        parse_recipe(RECIPE, source="q.toml", overrides=['task.expressions=["f(right)"]'])
+        parse_recipe(RECIPE, source="q.toml", overrides=['task.expressions=["f(right)"]', "task.groups={}"])
 
 
 def test_label_coding_tells_present_absent_and_unobserved_apart(quadrants):
@@ -158,6 +159,8 @@ def test_compose_run_samples_what_it_is_asked(quadrants, tmp_path):
     assert metrics["satisfied[right & ~up]"] > 0.8
     assert metrics["satisfied[0.5*right | up]"] > 0.8
     assert metrics["satisfied[joint_right]"] > 0.8
+    both = (metrics["satisfied[right & up]"] + metrics["satisfied[right & ~up]"]) / 2
+    assert metrics["satisfied_mean[both]"] == pytest.approx(both)
 
 
 def test_step_size_is_divided_by_the_number_of_terms(quadrants, tmp_path, monkeypatch):
@@ -183,7 +186,7 @@ def test_step_size_is_divided_by_the_number_of_terms(quadrants, tmp_path, monkey
 
 
 def test_a_named_energy_loads_from_an_earlier_run(quadrants, tmp_path):
-    fast = ["train.iterations=3", "task.steps=2", "task.samples=4", "task.expressions=[\"right & up\"]"]
+    fast = ["train.iterations=3", "task.steps=2", "task.samples=4", "task.expressions=[\"right & up\"]", "task.groups={}"]
     recipe = parse_recipe(RECIPE, source="q.toml", overrides=[*fast, "classifier.iterations=2"])
     Run(recipe, out_dir=tmp_path / "first", quiet=True).execute()
     first = tmp_path / "first" / "energies" / "right"
@@ -195,10 +198,24 @@ def test_a_named_energy_loads_from_an_earlier_run(quadrants, tmp_path):
     assert all(torch.equal(p, trained["trainer"]["energy"][k]) for k, p in loaded.state_dict().items())
 
 
+def test_an_energy_trains_on_its_own_data(quadrants, tmp_path):
+    fast = ["train.iterations=2", "classifier.iterations=2", "task.steps=2", "task.samples=4",
+            "energies.up.data={ n = 300 }", "classifier.data={ n = 200 }"]
+    recipe = parse_recipe(RECIPE, source="q.toml", overrides=fast)
+    assert recipe.energies[1].data.resolved == {"n": 300} and recipe.energies[0].data is None
+    assert parse_recipe(recipe.to_toml(), source="resolved.toml").to_dict() == recipe.to_dict()
+    run = Run(recipe, out_dir=tmp_path / "r", quiet=True)
+    run.execute()
+    assert run.named.dataset(recipe.energies[1].data).train.shape[0] == 300
+    assert run.named.dataset(recipe.classifier.data).train.shape[0] == 200
+    with pytest.raises(RecipeError, match=r"energies.up.data.m: unknown option of dataset 'quadrants'"):
+        parse_recipe(RECIPE, source="q.toml", overrides=["energies.up.data={ m = 3 }"])
+
+
 def test_bare_not_is_refused_with_the_reason(quadrants, tmp_path):
     from energyflow.tasks.context import RunError
 
-    fast = ["train.iterations=2", "task.steps=2", "task.samples=4", "task.expressions=[\"~right\"]"]
+    fast = ["train.iterations=2", "task.steps=2", "task.samples=4", "task.expressions=[\"~right\"]", "task.groups={}"]
     run = Run(parse_recipe(RECIPE, source="q.toml", overrides=fast), out_dir=tmp_path / "r", quiet=True)
     with pytest.raises(RunError, match=r"cannot sample '~right': every term has a negative weight"):
         run.execute()

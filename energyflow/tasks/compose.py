@@ -64,6 +64,17 @@ class ComposeTask(Task):
                                  metadata={"help": "samples shown per row of compose.png"})
     batch_size: int = field(default=256, validator=[v.instance_of(int), v.ge(1)],
                             metadata={"help": "chains sampled at once"})
+    groups: dict[str, tuple[str, ...]] = field(
+        factory=dict, validator=v.deep_mapping(v.instance_of(str), v.deep_iterable(v.instance_of(str))),
+        metadata={"help": "named lists of expressions; metrics.json gets satisfied_mean[GROUP], the mean of their "
+                          "satisfied[EXPR] (needs a [classifier])"})
+
+    @groups.validator
+    def _groups_name_expressions(self, attribute: Any, value: dict[str, tuple[str, ...]]) -> None:
+        for group, members in value.items():
+            for expr in members:
+                if expr not in self.expressions:
+                    raise ValueError(f"group {group!r} lists {expr!r}, which is not one of the expressions")
 
     def check_recipe(self, recipe: Any, where: Any) -> None:
         """Every name in every expression is a concept of the recipe."""
@@ -88,7 +99,8 @@ class ComposeTask(Task):
         for name, stats in named.train_stats.items():
             metrics.update({f"{key}[{name}]": value for key, value in stats.items()})
         if judge is not None:
-            metrics.update({f"classifier_accuracy[{c}]": acc for c, acc in judge.accuracy(ctx.data).items()})
+            judged = named.dataset(ctx.recipe.classifier.data)
+            metrics.update({f"classifier_accuracy[{c}]": acc for c, acc in judge.accuracy(judged).items()})
         rows: dict[str, torch.Tensor] = {}
         for expr, tree in zip(self.expressions, trees):
             energy = build(tree, concepts.__getitem__)
@@ -105,6 +117,9 @@ class ComposeTask(Task):
             metrics[f"energy[{expr}]"] = ctx.mean_energy(energy, x)
             if judge is not None:
                 metrics.update(_shares(expr, tree, x, judge, named))
+        if judge is not None:
+            for group, members in self.groups.items():
+                metrics[f"satisfied_mean[{group}]"] = sum(metrics[f"satisfied[{e}]"] for e in members) / len(members)
         self._draw(ctx, rows)
         return metrics
 
