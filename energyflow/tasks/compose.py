@@ -127,7 +127,7 @@ class ComposeTask(Task):
         data = ctx.data
         if data.kind == "image":
             viz.save_labelled_rows(ctx.out_dir / PICTURE, rows, value_range=data.value_range,
-                                   ncol=self.picture_columns)
+                                   ncol=min(self.picture_columns, self.samples))
         elif data.kind == "points" and data.num_features == 2:
             viz.save_point_panels(ctx.out_dir / PICTURE, rows, value_range=data.value_range,
                                   reference=data.test[:2000])

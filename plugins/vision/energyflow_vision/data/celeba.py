@@ -32,6 +32,10 @@ from energyflow_vision.data.common import (
 from energyflow_vision.data.pictures import read_picture
 
 EXPECTED = "img_align_celeba/*.jpg, list_attr_celeba.txt and list_eval_partition.txt in the root (or <root>/celeba/)"
+#: where to get the files, said by every error that means the data is not there
+PUBLISHED = ("CelebA is published at https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (the Align&Cropped images "
+             "and the annotation files)")
+MISSING = f"{EXPECTED}; set data.root to the folder holding them. {PUBLISHED}"
 
 
 def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -77,12 +81,14 @@ class CelebASpec(ImageDataSpec):
                                    metadata={"help": "keep only the first N test images (each is a JPEG to decode); none keeps all"})
 
     def build(self, ctx: Any) -> TensorData:
-        base = require_root("celeba", self.root, EXPECTED)
+        if self.root is None:
+            raise DatasetLayoutError(f"celeba: no root given; set data.root to a folder holding {EXPECTED}. {PUBLISHED}")
+        base = require_root("celeba", self.root, MISSING)
         if not (base / "list_attr_celeba.txt").is_file() and (base / "celeba").is_dir():
             base = base / "celeba"
         for name in ("list_attr_celeba.txt", "list_eval_partition.txt", "img_align_celeba"):
             if not (base / name).exists():
-                raise layout_error("celeba", "missing", base / name, EXPECTED)
+                raise layout_error("celeba", "missing", base / name, MISSING)
         names, table = read_attributes(base / "list_attr_celeba.txt")
         partition = read_partition(base / "list_eval_partition.txt")
         keep = list(self.attributes) or names
