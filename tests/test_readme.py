@@ -29,3 +29,17 @@ def test_python_api_snippet_parses():
     code = re.search(r"## The Python API in ten lines\n\n```python\n(.*?)```", README, re.DOTALL).group(1)
     ast.parse(code)
     assert len(code.strip().splitlines()) <= 12
+
+
+def test_composition_snippet_runs():
+    import torch
+
+    import energyflow as ef
+
+    code = re.search(r"## Composition\n.*?```python\n(.*?)```", README, re.DOTALL).group(1)
+    assert len(code.strip().splitlines()) == 3
+    scope = {"torch": torch, "ef": ef}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102  our own README
+    assert scope["x"].shape == (16, 2)
+    concepts = {"smiling": scope["smiling"], "young": scope["young"]}
+    assert scope["both"].formula() == ef.compose.parse("smiling & young", concepts).formula()
