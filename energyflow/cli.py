@@ -114,6 +114,11 @@ def check(
     for component in plan.components():
         r = component.registration
         table.add_row(escape(component.table), escape(r.name), escape(r.plugin), _options_text(component.options()))
+    for key in ("energies", "concepts"):
+        for name, options in resolved.get(key, {}).items():
+            table.add_row(escape(f"{key}.{name}"), "", "", _options_text(options))
+    if "classifier" in resolved:
+        table.add_row("classifier", "", "", _options_text(resolved["classifier"]))
     table.add_row("train", "", "", _options_text(resolved["train"]))
     _console().print(table)
     _console().print(f"[green]ok[/]: {escape(str(recipe))} is valid")

@@ -232,3 +232,21 @@ def test_unused_attrs_evolve_keeps_sampler_settings():
 
     s = Langevin(steps=7, step_size=2.0, noise=0.1)
     assert attrs.evolve(s, step_size=1.0).steps == 7
+
+
+def test_resume_continues_each_named_energy_and_keeps_the_classifier(quadrants, tmp_path):
+    fast = ["classifier.iterations=2", "task.steps=2", "task.samples=4"]
+    out = tmp_path / "run"
+    Run(parse_recipe(RECIPE, source="q.toml", overrides=[*fast, "train.iterations=3"]), out_dir=out, quiet=True).execute()
+    classifier = (out / "classifier" / "classifier.pt").read_bytes()
+    longer = parse_recipe(RECIPE, source="q.toml", overrides=[*fast, "train.iterations=5"])
+    Run(longer, out_dir=out, quiet=True, resume=True).execute()
+    for name in ("right", "up", "joint"):
+        state = torch.load(out / "energies" / name / "checkpoint.pt", weights_only=True)
+        assert state["step"] == 5
+        steps = [json.loads(line)["step"] for line in (out / "energies" / name / "events.jsonl").read_text().splitlines()]
+        assert steps == [3, 5]  # log_every = 10: each run's last step, the first run's kept
+    assert (out / "classifier" / "classifier.pt").read_bytes() == classifier
+    with pytest.raises(Exception, match=r"cannot resume .* the recipe changed energies"):
+        changed = parse_recipe(RECIPE, source="q.toml", overrides=[*fast, "train.iterations=6", "energies.up.drop=0.5"])
+        Run(changed, out_dir=out, quiet=True, resume=True).execute()
