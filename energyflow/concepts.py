@@ -14,6 +14,7 @@ training sample with that probability, which teaches the network the unobserved 
 
 from __future__ import annotations
 
+import itertools
 import keyword
 from typing import Any
 
@@ -22,9 +23,10 @@ import torch
 from attrs import field, frozen
 from attrs import validators as v
 
+from energyflow.core.energy import Energy
 from energyflow.data.dataset import TensorData
 
-__all__ = ["ClassifierSpec", "ConceptSpec", "LabelCoding", "NamedEnergySpec", "label_columns"]
+__all__ = ["ClassifierSpec", "ConceptSpec", "LabelCoding", "NamedEnergySpec", "TermSum", "label_columns"]
 
 _steps = v.optional([v.instance_of(int), v.ge(0)])
 
@@ -43,6 +45,9 @@ class NamedEnergySpec:
                                                      "instead of training"})
     iterations: int | None = field(default=None, validator=_steps,
                                    metadata={"help": "training steps for this energy; none: [train].iterations"})
+    terms: tuple[str, ...] = field(default=(), converter=tuple, validator=v.deep_iterable(v.instance_of(str)),
+                                   metadata={"help": "named energies trained together as this sum, each on its own "
+                                                     "columns (then taken from it); [] for an energy of its own"})
 
 
 @frozen(kw_only=True)
@@ -196,3 +201,35 @@ def concept_truth(values: dict[str, int], predicted: dict[str, torch.Tensor]) ->
     if truth is None:
         raise ValueError("a concept without values cannot be judged")
     return truth
+
+
+class TermSum(Energy):
+    """Named energies trained together: ``E(x, y) = sum_t E_t(x, y_t)``, each term on its own columns.
+
+    ``y`` is coded by ``coding`` (one-hot blocks over every term's columns). Each term receives its
+    columns in its own coding; a term whose columns are all unobserved (zero blocks) in a row drops
+    out of that row's sum. ``terms`` holds the term networks (``self.terms[i]``), whose weights are
+    the named energies' weights.
+    """
+
+    context_keys = ("y",)
+
+    def __init__(self, names: tuple[str, ...], nets: list[Energy], codings: list[LabelCoding], coding: LabelCoding):
+        super().__init__()
+        self.names = tuple(names)
+        self.terms = torch.nn.ModuleList(nets)
+        self.codings = tuple(codings)
+        starts = dict(zip(coding.columns, itertools.accumulate((0, *coding.sizes))))
+        self._slices = [[slice(starts[c], starts[c] + n) for c, n in zip(t.columns, t.sizes)] for t in codings]
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+        for net, term, slices in zip(self.terms, self.codings, self._slices):
+            blocks = [y[:, s] for s in slices]
+            observed = torch.stack([b.abs().sum(1) > 0 for b in blocks]).any(0)
+            labels = blocks[0].argmax(1) if term.as_class else torch.cat(blocks, dim=1)
+            total = total + torch.where(observed, net(x, y=labels), torch.zeros_like(total))
+        return total
+
+    def formula(self) -> str:
+        return " + ".join(self.names)

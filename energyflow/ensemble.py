@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from energyflow import checkpoints
 from energyflow.checkpoints import CHECKPOINT
 from energyflow.components import BuildContext, build
-from energyflow.concepts import LabelCoding, concept_truth, label_columns
+from energyflow.concepts import LabelCoding, TermSum, concept_truth, label_columns
 from energyflow.core.energy import Energy
 from energyflow.tasks.context import RunError, train_metrics
 
@@ -69,11 +69,19 @@ class Named:
                 raise RunError(f"{self.recipe.source}: [{component.table}] ({component.kind}): {e}") from e
         return self._datasets[id(component)]
 
+    def owner(self, name: str) -> Any:
+        """The sum (``terms = [...]``) energy ``name`` is trained in, or ``None``."""
+        return next((e for e in self.recipe.energies if name in e.spec.terms), None)
+
     def coding(self, name: str) -> LabelCoding:
-        """How energy ``name`` sees the label columns."""
+        """How energy ``name`` sees the label columns (a sum: one-hot blocks over its terms' columns)."""
         entry = self.entry(name)
-        data = self.dataset(entry.data)
+        owner = self.owner(name)
+        data = self.dataset((owner or entry).data)
         try:
+            if entry.spec.terms:
+                columns = tuple(dict.fromkeys(c for t in entry.spec.terms for c in self.coding(t).columns))
+                return LabelCoding.of(data, columns, as_class=False)
             columns = LabelCoding.of(data, entry.spec.labels).columns
             return LabelCoding.of(data, columns, as_class=len(columns) == 1 and entry.spec.drop == 0)
         except ValueError as e:
@@ -82,8 +90,26 @@ class Named:
     def energy(self, name: str) -> Energy:
         """Named energy ``name``, ready to sample (its EMA weights when kept), trained or loaded on first use."""
         if name not in self._energies:
-            self._energies[name] = self._make(name)
+            owner = self.owner(name)
+            if owner is not None:
+                self.energy(owner.name)  # trains the sum, which sets its terms
+            else:
+                self._energies[name] = self._make(name)
         return self._energies[name]
+
+    def _sum(self, entry: Any, coding: LabelCoding) -> TermSum:
+        """The untrained sum of ``entry``'s terms, each network built for its own columns."""
+        data, nets, codings = self.dataset(entry.data), [], []
+        for term in entry.spec.terms:
+            term_entry, term_coding = self.entry(term), self.coding(term)
+            ctx = BuildContext(device=self.run.device, generator=self.run.generator, data=term_coding.view(data),
+                               seed=self.run.recipe.run.seed, out_dir=self.run.out_dir)
+            try:
+                nets.append(build(term_entry.net.spec, ctx).to(self.run.device))
+            except (ValueError, FileNotFoundError) as e:
+                raise RunError(f"{self.recipe.source}: energies.{term}.net ({term_entry.net.kind}): {e}") from e
+            codings.append(term_coding)
+        return TermSum(entry.spec.terms, nets, codings, coding).to(self.run.device)
 
     def _make(self, name: str) -> Energy:
         from energyflow.run import Run
@@ -98,10 +124,11 @@ class Named:
             train_options={**run.recipe.train_options, "iterations": train.iterations},
             run=attrs.evolve(run.recipe.run, seed=run.recipe.run.seed + zlib.crc32(name.encode()) % 100_000),
         )
+        summed = self._sum(entry, coding) if entry.spec.terms else None
         child = Run(recipe, out_dir=run.out_dir / "energies" / name, quiet=run.quiet, resume=run.resume, force=True,
-                    pm=run.pm, console=run.console, data=coding.view(self.dataset(entry.data)))
+                    pm=run.pm, console=run.console, data=coding.view(self.dataset(entry.data)), energy=summed)
         child.progress = run.progress
-        accepted = child.energy.accepted_context()
+        accepted = child.energy.accepted_context()  # a sum takes y
         if accepted is not None and "y" not in accepted:
             raise RunError(f"{self.recipe.source}: energies.{name}: its network ({entry.net.kind}) takes no labels; "
                            "set conditional = true in its net (or in [energy])")
@@ -114,7 +141,15 @@ class Named:
             run.log(f"training energy {name!r} on {', '.join(coding.columns)}")
             trainer = child.train()
         self.train_stats[name] = train_metrics(trainer)
-        return trainer.sampling_energy.requires_grad_(False)
+        energy = trainer.sampling_energy.requires_grad_(False)
+        if entry.spec.terms:
+            what = f"sum of {', '.join(entry.spec.terms)}"
+            if not isinstance(energy, TermSum):
+                raise RunError(f"{self.recipe.source}: energies.{name}: the {what} came back as "
+                               f"{type(energy).__name__}; a regularizer replaced the sum node")
+            for term, net in zip(energy.names, energy.terms):
+                self._energies[term] = net
+        return energy
 
     # ------------------------------------------------------------------ concepts
     def concept_spec(self, name: str) -> Any:

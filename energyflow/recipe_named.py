@@ -23,6 +23,7 @@ from energyflow.tomlio import describe_value, format_toml, toml_key
 def named_parts(table: dict[str, Any], default_net: Component | None, where: Any, pm: Any) -> dict[str, Any]:
     """``energies``, ``concepts`` and ``classifier`` of a `energyflow.recipe.Recipe`, validated."""
     energies = tuple(_energy(name, body, default_net, table, where, pm) for name, body in _named(table, "energies", where))
+    _check_terms(energies, where)
     concepts = tuple(_concept(name, body, energies, where) for name, body in _named(table, "concepts", where))
     if "concepts" in table and not energies:
         raise RecipeError(f"{where('concepts')}: [concepts] bind named energies, but the recipe has none; "
@@ -85,6 +86,42 @@ def _energy(name: str, body: dict[str, Any], default_net: Component | None, tabl
     return NamedEnergy(name, spec, resolved, net, data)
 
 
+def _check_terms(energies: tuple[NamedEnergy, ...], where: Any) -> None:
+    """A sum's terms are other named energies of their own, each in one sum, trained there (no checkpoint)."""
+    by_name = {e.name: e for e in energies}
+    owner: dict[str, str] = {}
+    for entry in energies:
+        path = f"energies.{toml_key(entry.name)}"
+        if not entry.spec.terms:
+            continue
+        if entry.spec.labels:
+            raise RecipeError(f"{where(path + '.labels')}: {path}.labels: a sum of terms is conditioned on its terms' "
+                              "labels; leave labels out")
+        for term in entry.spec.terms:
+            at = f"{path}.terms"
+            if term not in by_name or term == entry.name:
+                known = [n for n in by_name if n != entry.name]
+                raise RecipeError(f"{where(at)}: {at}: {term!r} is not another named energy{suggest(term, known)}")
+            if by_name[term].spec.terms:
+                raise RecipeError(f"{where(at)}: {at}: {term!r} is itself a sum; list its terms instead")
+            if term in owner:
+                raise RecipeError(f"{where(at)}: {at}: {term!r} is already a term of energies.{owner[term]}; an energy "
+                                  "is trained in one sum")
+            if by_name[term].spec.checkpoint is not None or by_name[term].data is not None:
+                key = "checkpoint" if by_name[term].spec.checkpoint is not None else "data"
+                raise RecipeError(f"{where(at)}: {at}: {term!r} is trained in this sum, on its data; remove "
+                                  f"energies.{toml_key(term)}.{key} (or load the whole sum with {path}.checkpoint)")
+            owner[term] = entry.name
+
+
+def _labels(entry: NamedEnergy, energies: tuple[NamedEnergy, ...]) -> tuple[str, ...]:
+    """The columns an energy is conditioned on (a sum: its terms' columns, in order)."""
+    if not entry.spec.terms:
+        return entry.spec.labels
+    by_name = {e.name: e for e in energies}
+    return tuple(dict.fromkeys(c for t in entry.spec.terms for c in by_name[t].spec.labels))
+
+
 def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...], where: Any) -> ConceptSpec:
     path = f"concepts.{toml_key(name)}"
     if (reason := check_concept_name(name)) is not None:
@@ -107,14 +144,19 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
         if not isinstance(value, int) or value < 0:
             raise RecipeError(f"{where(at)}: {at} = {format_toml(value)}: expected a label value (an integer >= 0, "
                               f"or true/false), got {describe_value(value)}")
-        labels = named.spec.labels
+        labels = _labels(named, energies)
         if labels and column not in labels:
             raise RecipeError(f"{where(at)}: {at}: energy {energy!r} is not conditioned on {column!r}"
                               f"{suggest(column, list(labels))}")
         values[column] = value
-    unobserved = [c for c in named.spec.labels if c not in values]
-    single = len(named.spec.labels) == 1 and named.spec.drop == 0
-    if unobserved and (named.spec.drop == 0 or single):
+    unobserved = [c for c in _labels(named, energies) if c not in values]
+    if named.spec.terms:  # a term left wholly unobserved drops out of the sum; half a term needs drop
+        by_name = {e.name: e for e in energies}
+        unobserved = [c for t in named.spec.terms if any(k in values for k in by_name[t].spec.labels)
+                      for c in by_name[t].spec.labels if c not in values]
+        if len(unobserved) == len(_labels(named, energies)):
+            unobserved = []
+    if unobserved and named.spec.drop == 0:
         raise RecipeError(f"{where(path)}: {path} leaves {', '.join(unobserved)} unobserved, but energy {energy!r} "
                           f"was trained with every label observed; give {unobserved[0]} a value or set "
                           f"energies.{toml_key(energy)}.drop > 0 (say 0.5)")

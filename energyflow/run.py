@@ -89,7 +89,7 @@ class Run:
 
     def __init__(self, recipe: Recipe, *, out_dir: str | Path | None = None, quiet: bool = False,
                  resume: bool = False, force: bool = False, pm: Any = None, console: Console | None = None,
-                 data: Any = None):
+                 data: Any = None, energy: Any = None):
         self.recipe = recipe
         self.pm = pm or get_plugin_manager()
         self.out_dir = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
@@ -113,7 +113,10 @@ class Run:
                            iterations=getattr(recipe.train, "iterations", None), log=self.log)
         self.data = data if data is not None else self._build(recipe.data, ctx)
         ctx.data = self.data
-        self.energy = self._build(recipe.energy, ctx).to(self.device) if recipe.energy is not None else None
+        if energy is not None:  # built by the caller (a sum of named energies)
+            self.energy = energy.to(self.device)
+        else:
+            self.energy = self._build(recipe.energy, ctx).to(self.device) if recipe.energy is not None else None
         #: applied to each training batch's labels with the run's generator (a named energy's hidden columns)
         self.label_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
         self._named: Any = None

@@ -250,3 +250,42 @@ def test_resume_continues_each_named_energy_and_keeps_the_classifier(quadrants, 
     with pytest.raises(Exception, match=r"cannot resume .* the recipe changed energies"):
         changed = parse_recipe(RECIPE, source="q.toml", overrides=[*fast, "train.iterations=6", "energies.up.drop=0.5"])
         Run(changed, out_dir=out, quiet=True, resume=True).execute()
+
+
+def test_a_sum_of_named_energies_trains_them_together(quadrants, tmp_path):
+    sets = ['energies.both={ terms = ["right", "up"] }', 'concepts.right_up={ energy = "both", right = 1, up = 1 }',
+            'concepts.up_only={ energy = "both", up = 1 }', "classifier.iterations=100", "task.groups={}",
+            'task.expressions=["right & up", "right_up", "up_only", "right"]']
+    recipe = parse_recipe(RECIPE, source="q.toml", overrides=sets)
+    run = Run(recipe, out_dir=tmp_path / "run", quiet=True)
+    metrics = run.execute()
+    assert (tmp_path / "run" / "energies" / "both" / "checkpoint.pt").exists()
+    assert not (tmp_path / "run" / "energies" / "right").exists()  # trained inside the sum, not alone
+    both = run.named.energy("both")
+    assert run.named.energy("right") is both.terms[0] and run.named.energy("up") is both.terms[1]
+    x = torch.randn(5, 2)
+    y = run.named.coding("both").encode({"right": 1, "up": 0}).expand(5, -1)
+    torch.testing.assert_close(both(x, y=y), both.terms[0](x, y=torch.ones(5, dtype=torch.long))
+                               + both.terms[1](x, y=torch.zeros(5, dtype=torch.long)))
+    only_up = run.named.coding("both").encode({"up": 1}).expand(5, -1)  # right unobserved: its term drops out
+    torch.testing.assert_close(both(x, y=only_up), both.terms[1](x, y=torch.ones(5, dtype=torch.long)))
+    assert metrics["satisfied[right & up]"] > 0.8 and metrics["satisfied[right_up]"] > 0.8
+    assert metrics["satisfied[up_only]"] > 0.8
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (['energies.both={ terms = ["right", "nope"] }'], r"energies.both.terms: 'nope' is not another named energy"),
+    (['energies.both={ terms = ["right", "up"], labels = ["up"] }'], r"energies.both.labels: a sum of terms"),
+    (['energies.both={ terms = ["right", "up"] }', 'energies.two={ terms = ["up", "joint"] }'],
+     r"'up' is already a term of energies.both"),
+    (['energies.both={ terms = ["right", "up"] }', 'energies.right.checkpoint="x.pt"'],
+     r"remove energies.right.checkpoint"),
+    (['energies.both={ terms = ["right", "up"] }', 'concepts.half={ energy = "joint", right = 1 }',
+      'concepts.bad={ energy = "both", right = 1, up = 1 }'], None),
+])
+def test_sum_validation(quadrants, extra, message):
+    if message is None:
+        parse_recipe(RECIPE, source="q.toml", overrides=extra)
+        return
+    with pytest.raises(RecipeError, match=message):
+        parse_recipe(RECIPE, source="q.toml", overrides=extra)
