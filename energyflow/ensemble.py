@@ -119,7 +119,8 @@ class Named:
         train = attrs.evolve(run.recipe.train, iterations=entry.spec.iterations) if entry.spec.iterations is not None \
             else run.recipe.train
         recipe = attrs.evolve(
-            run.recipe, data=entry.data or run.recipe.data, energy=entry.net, energies=(entry,), concepts=(),
+            run.recipe, data=entry.data or run.recipe.data, energy=entry.net,
+            energies=(entry, *(self.entry(t) for t in entry.spec.terms)), concepts=(),
             classifier=None, train=train,
             train_options={**run.recipe.train_options, "iterations": train.iterations},
             run=attrs.evolve(run.recipe.run, seed=run.recipe.run.seed + zlib.crc32(name.encode()) % 100_000),

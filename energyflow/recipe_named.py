@@ -33,6 +33,7 @@ def named_parts(table: dict[str, Any], default_net: Component | None, where: Any
         body = dict(table["classifier"])
         net = _net(body.pop("net", None), "classifier", default_net, where, pm)
         data = _data(body.pop("data", None), "classifier", table, where, pm)
+        _arrays(body, "classifier", where, ("labels",))
         spec, resolved = build_spec(ClassifierSpec, body, what="[classifier]", path="classifier", where=where)
         classifier = Classifier(spec, resolved, net, data)
     return {"energies": energies, "concepts": concepts, "classifier": classifier}
@@ -74,6 +75,15 @@ def _data(override: Any, path: str, table: dict[str, Any], where: Any, pm: Any) 
     return _component(f"{path}.data", {**base, **override} if same else dict(override), "dataset", where, pm)
 
 
+def _arrays(body: dict[str, Any], path: str, where: Any, keys: tuple[str, ...]) -> None:
+    """``labels`` and ``terms`` are arrays of names (a bare string would be read letter by letter)."""
+    for key in keys:
+        if key in body and not (isinstance(body[key], list) and all(isinstance(n, str) for n in body[key])):
+            at = f"{path}.{key}"
+            raise RecipeError(f"{where(at)}: {at} = {format_toml(body[key])}: expected an array of names, e.g. "
+                              f"[\"Smiling\"], got {describe_value(body[key])}")
+
+
 def _energy(name: str, body: dict[str, Any], default_net: Component | None, table: dict[str, Any], where: Any,
             pm: Any) -> NamedEnergy:
     path = f"energies.{toml_key(name)}"
@@ -82,6 +92,7 @@ def _energy(name: str, body: dict[str, Any], default_net: Component | None, tabl
     body = dict(body)
     net = _net(body.pop("net", None), path, default_net, where, pm)
     data = _data(body.pop("data", None), path, table, where, pm)
+    _arrays(body, path, where, ("labels", "terms"))
     spec, resolved = build_spec(NamedEnergySpec, body, what=f"named energy {name!r}", path=path, where=where)
     return NamedEnergy(name, spec, resolved, net, data)
 
@@ -134,7 +145,8 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
                           f"one of: {', '.join(known)})")
     if not isinstance(energy, str) or energy not in known:
         hint = suggest(energy, known) if isinstance(energy, str) else f" (known: {', '.join(known)})"
-        raise RecipeError(f"{where(path + '.energy')}: {path}.energy = {format_toml(energy)}: not a named energy{hint}")
+        raise RecipeError(f"{where(path + '.energy')}: {path}.energy = {format_toml(energy)}: not a named energy "
+                          f"(an [energies.NAME] table){hint}")
     named = next(e for e in energies if e.name == energy)
     values: dict[str, int] = {}
     for column, value in body.items():

@@ -85,7 +85,8 @@ class ComposeTask(Task):
                     at = f"task.expressions[{i}]"
                     from energyflow.plugins import suggest
 
-                    raise RecipeError(f"{where(at)}: {at} = {expr!r}: unknown concept {name!r}{suggest(name, known)}")
+                    raise RecipeError(f"{where(at)}: {at} = {expr!r}: unknown concept {name!r}{suggest(name, known)}; "
+                                      "declare it in [concepts]")
 
     def run(self, ctx: TaskContext) -> dict[str, float]:
         named = ctx.named
