@@ -29,7 +29,7 @@ from energyflow.testing import check_energy, fresh_plugin_manager, inline_plugin
 
 BUILTINS = {
     "energy": ["mlp"], "sampler": ["hmc", "langevin", "mala", "sgld"], "buffer": ["replay"],
-    "regularizer": ["grad_penalty", "kl", "l2_energy", "spectral_norm"], "dataset": ["toy2d"],
+    "regularizer": ["entropy", "grad_penalty", "kl", "l2_energy", "repel", "spectral_norm"], "dataset": ["toy2d"],
     "task": ["compose", "generate", "sample"],
 }
 
