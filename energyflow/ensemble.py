@@ -142,7 +142,7 @@ class Named:
             run.log(f"training energy {name!r} on {', '.join(coding.columns)}")
             trainer = child.train()
         self.train_stats[name] = train_metrics(trainer)
-        energy = trainer.sampling_energy.requires_grad_(False)
+        energy = trainer.sampling_energy.requires_grad_(False).eval()  # a fixed function (spectral norm stops iterating)
         if entry.spec.terms:
             what = f"sum of {', '.join(entry.spec.terms)}"
             if not isinstance(energy, TermSum):
@@ -252,7 +252,7 @@ class Judge:
                 loss.backward()
                 optimizer.step()
                 advance(1)
-        self.net.requires_grad_(False)
+        self.net.requires_grad_(False).eval()
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> dict[str, torch.Tensor]:
@@ -295,4 +295,4 @@ class Judge:
             self.net.load_state_dict(state["net"])
         except (KeyError, RuntimeError) as e:
             raise RunError(f"classifier {path} does not fit classifier.net: {' '.join(str(e).split())[:200]}") from e
-        self.net.requires_grad_(False)
+        self.net.requires_grad_(False).eval()
