@@ -3,8 +3,9 @@
 Each expression is parsed over the recipe's ``[concepts]`` (`energyflow.compose.parse`), its
 named energies trained or loaded on first use (`energyflow.ensemble.Named`), and sampled from
 uniform noise with the recipe's sampler: a composed energy has no replay buffer of its own. As
-the compositional-generation paper's code does, the step size is divided by the number of concept
-terms (``divide_step``), since the gradient of a sum of n energies is about n times larger.
+the papers' code does (``celeba_combine.py``: ``step_lr / len(models)``), the step size is divided
+by the number of concept terms (``divide_step``): the gradient of a sum of n energies is about n
+times larger.
 With a ``[classifier]``, each expression gets the share of samples the classifier judges to satisfy
 each of its top-level ``&`` terms and the whole expression.
 """
