@@ -152,6 +152,25 @@ class Named:
                 self._energies[term] = net
         return energy
 
+    def check(self) -> None:
+        """Every energy's columns, every concept's values and the classifier's columns exist in the data.
+
+        Cheap (no training); a task calls it first, so a typo in the last energy is found before the
+        first one trains.
+        """
+        for entry in self.recipe.energies:
+            self.coding(entry.name)
+        for concept in self.recipe.concepts:
+            try:
+                self.coding(concept.energy).encode(concept.values)
+            except ValueError as e:
+                raise RunError(f"{self.recipe.source}: concepts.{concept.name}: {e}") from e
+        if self.recipe.classifier is not None:
+            try:
+                LabelCoding.of(self.dataset(self.recipe.classifier.data), self._judge_columns())
+            except ValueError as e:
+                raise RunError(f"{self.recipe.source}: classifier: {e}") from e
+
     # ------------------------------------------------------------------ concepts
     def concept_spec(self, name: str) -> Any:
         for concept in self.recipe.concepts:

@@ -292,3 +292,17 @@ def test_sum_validation(quadrants, extra, message):
         return
     with pytest.raises(RecipeError, match=message):
         parse_recipe(RECIPE, source="q.toml", overrides=extra)
+
+
+def test_a_wrong_column_stops_the_run_before_any_training(quadrants, tmp_path):
+    from energyflow.tasks.context import RunError
+
+    recipe = parse_recipe(RECIPE, source="q.toml", overrides=['energies.joint.labels=["right", "upp"]',
+                                                              'concepts.joint_right={ energy = "right", right = 1 }'])
+    with pytest.raises(RunError, match=r"energies.joint: dataset 'quadrants' has no label column 'upp'; its columns: "
+                                       r"right, up"):
+        Run(recipe, out_dir=tmp_path / "r", quiet=True).execute()
+    assert not (tmp_path / "r" / "energies").exists()
+    recipe = parse_recipe(RECIPE, source="q.toml", overrides=["concepts.right.right=2"])
+    with pytest.raises(RunError, match=r"concepts.right: right = 2: expected a value in 0..1"):
+        Run(recipe, out_dir=tmp_path / "s", quiet=True).execute()

@@ -93,6 +93,7 @@ class ComposeTask(Task):
         named = ctx.named
         if named is None:
             raise RunError(f"{ctx.recipe.source}: the compose task needs [energies.NAME] and [concepts] tables")
+        named.check()
         trees = [parse_tree(expr) for expr in self.expressions]
         used = sorted({name for tree in trees for name in names(tree)})
         concepts = named.concepts(used)
