@@ -80,12 +80,7 @@ def save_density_plot(
             points = values.detach().cpu().double().numpy()
             ax.hist2d(points[:, 0], points[:, 1], bins=bins, range=[[low, high], [low, high]], cmap="magma")
             title = f"{title} (n={len(points)})"
-        ax.set_title(title, fontsize=9)
-        ax.set_xlim(low, high)
-        ax.set_ylim(low, high)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _square_panel(ax, title, low, high)
     fig.tight_layout()
     fig.savefig(path)
     return Path(path)
@@ -160,12 +155,17 @@ def save_point_panels(
         ax.scatter(ref[:, 0], ref[:, 1], s=1, c="0.8")
         pts = points.detach().cpu().double().numpy()
         ax.scatter(pts[:, 0], pts[:, 1], s=3, c="C3")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlim(low, high)
-        ax.set_ylim(low, high)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _square_panel(ax, title, low, high)
     fig.tight_layout()
     fig.savefig(path)
     return Path(path)
+
+
+def _square_panel(ax, title: str, low: float, high: float) -> None:
+    """A square panel over ``[low, high]^2`` with a title and no ticks."""
+    ax.set_title(title, fontsize=9)
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
