@@ -54,6 +54,7 @@ class ChainState:
     x: torch.Tensor
     energy: torch.Tensor | None = None
     grad: torch.Tensor | None = None
+    step: int = 0  # transitions this run has taken to reach x (step-size schedules read it)
 
     def evaluate(self, energy: Energy) -> ChainState:
         if self.energy is None or self.grad is None:
@@ -164,6 +165,7 @@ class Sampler:
         with self.fast_path().run(energy, state.x, steps) as chain_energy:
             for step in range(steps):
                 state, acceptance = self.transition(chain_energy, state, generator)
+                state.step = step + 1
                 if acceptance is not None:
                     accepted.append(acceptance.float().mean())
                 if callback is not None:

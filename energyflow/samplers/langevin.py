@@ -22,7 +22,10 @@ class Langevin(Sampler):
     are independent, as in the official code. ``noise="ula"`` gives the textbook unadjusted
     Langevin algorithm, ``x - step_size * grad + sqrt(2 * step_size) * N(0, 1)``. The chain
     state returned by a step holds no energy of a point it did not evaluate: IGEBM's step
-    evaluates the noised point, not the one it returns.
+    evaluates the noised point, not the one it returns. With ``anneal_after``, the step size
+    decays after that many transitions of a run (the noise std with its square root), so chains
+    run longer than in training refine their state instead of drifting on (see docs/results.md,
+    issue 11).
     """
 
     steps: int = field(default=60, validator=[v.instance_of(int), v.ge(1)],
@@ -38,18 +41,35 @@ class Langevin(Sampler):
         metadata={"help": "clamp samples to [low, high] after each step; \"data\": the data's value range "
                           "(no clamp outside a run); none to disable"})
 
-    def _descend(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    anneal_after: int | None = field(default=None, validator=v.optional([v.instance_of(int), v.ge(1)]),
+                                     metadata={"help": "steps at full step size; after them the step size decays as "
+                                                       "(t / anneal_after)^-anneal_power and the noise std as its square "
+                                                       "root; none: constant"})
+    anneal_power: float = field(default=2.0, converter=float, validator=v.gt(0.0),
+                                metadata={"help": "power of the step-size decay after anneal_after (2: the chain "
+                                                  "moves at most anneal_after more full steps in all)"})
+
+    def scale(self, step: int) -> float:
+        """The step-size multiplier at transition ``step`` (counted from 0 in each run)."""
+        if self.anneal_after is None or step < self.anneal_after:
+            return 1.0
+        return ((step + 1) / self.anneal_after) ** -self.anneal_power
+
+    def _descend(self, x: torch.Tensor, grad: torch.Tensor, step_size: float) -> torch.Tensor:
         step = grad if self.grad_clip is None else grad.clamp(-self.grad_clip, self.grad_clip)
-        return x - self.step_size * step
+        return x - step_size * step
 
     def transition(self, energy: Energy, state: ChainState, generator: torch.Generator | None):
+        scale = self.scale(state.step)
+        step_size = self.step_size * scale
         if self.noise == "ula":
             state.evaluate(energy)
-            x = self._descend(state.x, state.grad) + math.sqrt(2.0 * self.step_size) * randn_like(state.x, generator)
+            x = self._descend(state.x, state.grad, step_size) + math.sqrt(2.0 * step_size) * randn_like(state.x, generator)
         else:
-            x = state.x + self.noise * randn_like(state.x, generator) if self.noise > 0 else state.x
+            noise = self.noise * math.sqrt(scale)
+            x = state.x + noise * randn_like(state.x, generator) if noise > 0 else state.x
             _, grad = energy_and_grad(energy, x)
-            x = self._descend(x, grad)
+            x = self._descend(x, grad, step_size)
         if self.clamp is not None and self.clamp != "data":
             x = x.clamp(*self.clamp)
         return ChainState(energy.constrain(x)), None
