@@ -165,6 +165,8 @@ def save_panels(path: Path | str, panels: dict[str, dict[str, tuple[Sequence[flo
     for ax, (title, curves) in zip(axes, panels.items()):
         for name, (xs, ys) in curves.items():
             ax.plot(list(xs), list(ys), marker="o", label=name)
+            if any(isinstance(x, str) for x in xs):
+                ax.tick_params(axis="x", labelrotation=30)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel[title] if isinstance(xlabel, dict) else xlabel)
         ax.set_ylabel(ylabel)

@@ -36,8 +36,16 @@ def register_samplers(register: Register) -> None:
 
 
 @hookimpl
+def register_regularizers(register: Register) -> None:
+    """class_contrast: cross-entropy of -E(x, y) over classes, for conditional energies."""
+    from energyflow_vision.contrast import ClassContrast
+
+    register("class_contrast", ClassContrast)
+
+
+@hookimpl
 def register_datasets(register: Register) -> None:
-    """Image datasets: digits, mnist, fashion_mnist, cifar10, celeba, imagenet32, image_folder."""
+    """Image datasets: digits, mnist, fashion_mnist, cifar10, cifar100, svhn, celeba, imagenet32, image_folder."""
     from energyflow_vision.data import DATASETS
 
     _register_table(register, DATASETS)
@@ -45,7 +53,7 @@ def register_datasets(register: Register) -> None:
 
 @hookimpl
 def register_tasks(register: Register) -> None:
-    """Image tasks: generate_images, inpaint, denoise, cross_class."""
+    """Image tasks: generate_images, inpaint, denoise, cross_class, ood, classify, robust, continual."""
     from energyflow_vision.tasks import TASKS
 
     _register_table(register, TASKS)

@@ -1,4 +1,4 @@
-"""Image datasets: embedded digits, MNIST / Fashion-MNIST, CIFAR-10, CelebA, ImageNet 32x32, folders.
+"""Image datasets: embedded digits, MNIST / Fashion-MNIST, CIFAR-10 / -100, SVHN, CelebA, ImageNet 32x32, folders.
 
 Each is a recipe spec whose ``build(ctx)`` returns an energyflow `TensorData` of ``(C, H, W)``
 float images in [0, 1], the training split dequantized as in IGEBM.
@@ -6,12 +6,14 @@ float images in [0, 1], the training split dequantized as in IGEBM.
 
 from energyflow_vision.data.celeba import CelebASpec
 from energyflow_vision.data.cifar import Cifar10Spec
+from energyflow_vision.data.cifar100 import Cifar100Spec
 from energyflow_vision.data.common import DatasetLayoutError, ImageDataSpec, dequantize
 from energyflow_vision.data.digits import DigitsSpec
 from energyflow_vision.data.folder import ImageFolderSpec
 from energyflow_vision.data.imagenet32 import ImageNet32Spec
 from energyflow_vision.data.mnist import FashionMnistSpec, MnistSpec
 from energyflow_vision.data.shapes import ShapesSpec
+from energyflow_vision.data.svhn import SvhnSpec
 
 #: Registration table: name -> (spec, aliases).
 DATASETS = {
@@ -19,6 +21,8 @@ DATASETS = {
     "mnist": (MnistSpec, ()),
     "fashion_mnist": (FashionMnistSpec, ("fashion-mnist",)),
     "cifar10": (Cifar10Spec, ("cifar-10",)),
+    "cifar100": (Cifar100Spec, ("cifar-100",)),
+    "svhn": (SvhnSpec, ()),
     "celeba": (CelebASpec, ()),
     "imagenet32": (ImageNet32Spec, ()),
     "image_folder": (ImageFolderSpec, ()),
@@ -26,6 +30,6 @@ DATASETS = {
 }
 
 __all__ = [
-    "DATASETS", "CelebASpec", "Cifar10Spec", "DatasetLayoutError", "DigitsSpec", "FashionMnistSpec", "ImageDataSpec",
-    "ImageFolderSpec", "ImageNet32Spec", "MnistSpec", "dequantize",
+    "DATASETS", "CelebASpec", "Cifar10Spec", "Cifar100Spec", "DatasetLayoutError", "DigitsSpec", "FashionMnistSpec", "ImageDataSpec",
+    "ImageFolderSpec", "ImageNet32Spec", "MnistSpec", "SvhnSpec", "dequantize",
 ]

@@ -111,5 +111,5 @@ class CelebASpec(ImageDataSpec):
         return finish(
             "celeba", splits["train"][0], splits["test"][0], generator=ctx.generator,
             train_labels=splits["train"][1], test_labels=splits["test"][1], num_classes=len(keep),
-            class_names=keep, dequantize_train=self.dequantize,
+            class_names=keep, dequantize_train=self.dequantize, channels=self.channels,
         )

@@ -67,4 +67,5 @@ class Cifar10Spec(ImageDataSpec):
         return finish(
             "cifar10", x_train, x_test, generator=ctx.generator, train_labels=y_train, test_labels=y_test,
             num_classes=10, class_names=CIFAR10_CLASSES, dequantize_train=self.dequantize, size=self.size,
+            channels=self.channels,
         )

@@ -16,8 +16,12 @@ import torch
 import torch.nn.functional as F
 from attrs import field, frozen
 from attrs import validators as v
+from einops import rearrange
 
 from energyflow import TensorData
+
+#: Grey from RGB as Pillow's ``convert("L")`` weighs the channels (ITU-R 601-2 luma).
+LUMA = torch.tensor([0.299, 0.587, 0.114])
 
 #: Rows dequantized at once, so huge datasets never need a second full-size buffer.
 _CHUNK = 65536
@@ -82,6 +86,23 @@ def resize_images(images: torch.Tensor, size: tuple[int, int] | None) -> torch.T
     return torch.cat(out)
 
 
+def convert_channels(images: torch.Tensor, channels: int | None) -> torch.Tensor:
+    """``uint8`` images ``(N, C, H, W)`` with ``channels`` channels: grey is repeated to RGB, RGB becomes
+    grey by the ITU-R 601-2 luma weights (Pillow's ``convert("L")``); ``None`` keeps them."""
+    have = images.shape[1]
+    if channels is None or have == channels:
+        return images
+    if have == 1:
+        return images.expand(-1, channels, -1, -1).contiguous()
+    if have == 3 and channels == 1:
+        out = []
+        for chunk in images.split(65536):
+            grey = torch.einsum("nchw,c->nhw", chunk.float(), LUMA)
+            out.append(grey.round().clamp(0, 255).to(torch.uint8))
+        return rearrange(torch.cat(out), "n h w -> n 1 h w")
+    raise ValueError(f"cannot turn {have}-channel images into {channels} channels; expected 1 or 3")
+
+
 def finish(
     name: str,
     train: torch.Tensor,
@@ -94,9 +115,11 @@ def finish(
     class_names: Sequence[str] | None = None,
     dequantize_train: bool = True,
     size: tuple[int, int] | None = None,
+    channels: int | None = None,
 ) -> TensorData:
-    """Resize, scale to [0, 1] (dequantizing the training split) and wrap as `TensorData`."""
+    """Resize, set the channels, scale to [0, 1] (dequantizing the training split), wrap as `TensorData`."""
     train, test = resize_images(train, size), resize_images(test, size)
+    train, test = convert_channels(train, channels), convert_channels(test, channels)
     return TensorData(
         name=name,
         train=dequantize(train, generator) if dequantize_train else to_unit(train),
@@ -138,6 +161,9 @@ class ImageDataSpec:
                               metadata={"help": "keep only the first N training images; none keeps all"})
     test_limit: int | None = field(default=None, validator=v.optional([v.instance_of(int), v.ge(1)]),
                                    metadata={"help": "keep only the first N test images; none keeps all"})
+    channels: int | None = field(default=None, validator=v.optional(v.in_((1, 3))),
+                                 metadata={"help": "1 (grey) or 3 (RGB): grey is repeated to RGB, RGB turned grey; "
+                                                   "none keeps the dataset's own"})
     dequantize: bool = field(default=True, validator=v.instance_of(bool),
                              metadata={"help": "IGEBM uniform dequantization (x + U(0,1)) / 256 of the training split"})
 

@@ -60,5 +60,5 @@ class DigitsSpec(ImageDataSpec):
         return finish(
             "digits", train, test, generator=ctx.generator, train_labels=train_labels, test_labels=test_labels,
             num_classes=10, class_names=[str(d) for d in range(10)], dequantize_train=self.dequantize,
-            size=self.size,
+            size=self.size, channels=self.channels,
         )

@@ -75,4 +75,5 @@ class ImageNet32Spec(ImageDataSpec):
         return finish(
             "imagenet32", x_train, x_test, generator=ctx.generator, train_labels=y_train, test_labels=y_test,
             num_classes=1000, dequantize_train=self.dequantize, size=self.size,
+            channels=self.channels,
         )

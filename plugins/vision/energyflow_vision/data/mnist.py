@@ -143,7 +143,7 @@ def _to_data(name: str, arrays: dict[str, np.ndarray], spec: ImageDataSpec, ctx:
     return finish(
         name, splits["train"][0], splits["test"][0], generator=ctx.generator, train_labels=splits["train"][1],
         test_labels=splits["test"][1], num_classes=num_classes, class_names=class_names,
-        dequantize_train=spec.dequantize, size=spec.size,
+        dequantize_train=spec.dequantize, size=spec.size, channels=spec.channels,
     )
 
 
