@@ -166,8 +166,9 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
         by_name = {e.name: e for e in energies}
         unobserved = [c for t in named.spec.terms if any(k in values for k in by_name[t].spec.labels)
                       for c in by_name[t].spec.labels if c not in values]
-        if len(unobserved) == len(_labels(named, energies)):
-            unobserved = []
+        if not values:
+            raise RecipeError(f"{where(path)}: {path} binds no column of the sum {energy!r}: every term would drop "
+                              "out; give at least one value")
     if unobserved and named.spec.drop == 0:
         raise RecipeError(f"{where(path)}: {path} leaves {', '.join(unobserved)} unobserved, but energy {energy!r} "
                           f"was trained with every label observed; give {unobserved[0]} a value or set "

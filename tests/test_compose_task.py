@@ -283,6 +283,8 @@ def test_a_sum_of_named_energies_trains_them_together(quadrants, tmp_path):
     (['energies.right.labels="right"'], r'energies.right.labels = "right": expected an array of names'),
     (['concepts.right.energy="rigth"'], r"concepts.right.energy = \"rigth\": not a named energy \(an \[energies.NAME\] "
                                         r"table\); did you mean 'right'\?"),
+    (['energies.both={ terms = ["right", "up"] }', 'concepts.none={ energy = "both" }'],
+     r"concepts.none binds no column of the sum 'both'"),
     (['energies.both={ terms = ["right", "up"] }', 'concepts.half={ energy = "joint", right = 1 }',
       'concepts.bad={ energy = "both", right = 1, up = 1 }'], None),
 ])
