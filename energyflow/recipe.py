@@ -207,7 +207,9 @@ def parse_recipe(text: str, *, source: str = "<recipe>", overrides: tuple[str, .
             raise RecipeError(f"{source}: {e}") from None
         _apply_override(table, path, value, f"{source} (--set {item})")
         where.overrides[_path_text(path)] = item
-    return _validate(table, where, tuple(overrides), pm or plugins.get_plugin_manager())
+    pm = pm or plugins.get_plugin_manager()
+    with plugins.use_plugin_manager(pm):  # components that name components (a task's dataset tables) see the same
+        return _validate(table, where, tuple(overrides), pm)
 
 
 def parse_override(text: str) -> tuple[tuple[str | int, ...], Any]:

@@ -95,7 +95,7 @@ def test_golden_unknown_kind_with_suggestion(tmp_path, monkeypatch):
 def test_golden_unknown_key(tmp_path, monkeypatch):
     assert _error(tmp_path, monkeypatch, "step_sise = 0.1") == (
         "bad.toml: sampler.step_sise: unknown option of sampler 'langevin'; did you mean 'step_size' or "
-        "'steps'? (known: clamp, grad_clip, noise, step_size, steps)"
+        "'steps'? (known: anneal_after, anneal_power, clamp, grad_clip, noise, step_size, steps)"
     )
 
 
