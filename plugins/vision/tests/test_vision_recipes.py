@@ -16,7 +16,8 @@ SHRINK = ["train.iterations=2", "train.batch_size=8", "sampler.steps=2", "energy
           "buffer.capacity=32"]
 TASK_SHRINK = {
     "generate_images": ["task.num_samples=4", "task.eval_samples=8", "task.chain_steps=2", "task.chain_rows=2",
-                        "task.chain_frames=2", "task.per_class=1", "task.nearest=2", "task.classifier_steps=10"],
+                        "task.chain_frames=2", "task.per_class=1", "task.nearest=2", "task.classifier_steps=10",
+                        "task.long_samples=4", "task.long_steps=[1, 2]", "task.long_buffer_steps=2"],
     "inpaint": ["task.num_images=4", "task.rounds=1", "task.shown=2"],
     "denoise": ["task.num_images=4", "task.rounds=1", "task.shown=2"],
     "cross_class": ["task.num_images=4", "task.steps=2", "task.frames=2", "task.shown=2", "task.classifier_steps=10"],

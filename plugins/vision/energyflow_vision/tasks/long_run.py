@@ -10,7 +10,6 @@ against chain length.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,19 @@ from energyflow.tasks.context import TaskContext
 KEPT = ("ratio", "cfd", "class_coverage", "class_balance", "cond_accuracy")
 
 
+RATIO_CAP = 1000.0
+
+
 def floor_ceiling_ratio(scores: dict[str, float]) -> float:
-    """``(cfd_noise - cfd) / (cfd - cfd_real)``: how many times closer to the data than to noise."""
+    """``(cfd_noise - cfd) / (cfd - cfd_real)``: how many times closer to the data than to noise.
+
+    Samples at or below the floor (possible with few samples) get `RATIO_CAP`, so the figure stays
+    finite in ``metrics.json``.
+    """
+    span = scores["cfd_noise"] - scores["cfd_real"]
     gap = scores["cfd"] - scores["cfd_real"]
-    if gap <= 0:
-        return math.inf
+    if gap <= abs(span) / RATIO_CAP:
+        return RATIO_CAP
     return (scores["cfd_noise"] - scores["cfd"]) / gap
 
 
@@ -96,8 +103,7 @@ def save_ratio_plot(path: Path, curves: dict[str, tuple[list[int], list[float]]]
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for name, (xs, ys) in curves.items():
-        shown = [y if math.isfinite(y) else float("nan") for y in ys]
-        axes.plot(xs, shown, marker="o", label=name)
+        axes.plot(xs, ys, marker="o", label=name)
     axes.axhline(0.0, color="grey", linewidth=0.8)
     axes.set_xlabel("Langevin steps")
     axes.set_ylabel("floor/ceiling ratio (higher is better)")
