@@ -91,6 +91,15 @@ def test_pgd_breaks_a_linear_classifier_exactly_past_its_margin(norm):
         assert (size <= eps * (1 + 1e-5)).all()
         wrong = logits(adv).argmax(1) != labels
         assert torch.equal(wrong, radius < eps) if broken else not wrong[radius > eps].any()
+    # handed on to another classifier, the last iterate goes deeper than the first misclassified point
+    eps = float(radius.max()) * 2
+    first, _ = pgd(logits, x, labels, norm=norm, epsilon=eps, steps=20, generator=torch.Generator().manual_seed(0),
+                   value_range=(-100.0, 100.0))
+    last, _ = pgd(logits, x, labels, norm=norm, epsilon=eps, steps=20, generator=torch.Generator().manual_seed(0),
+                  value_range=(-100.0, 100.0), keep_first=False)
+    loss = torch.nn.functional.cross_entropy
+    assert (logits(last).argmax(1) != labels).all()
+    assert loss(logits(last), labels, reduction="none").mean() > loss(logits(first), labels, reduction="none").mean() + 1
 
 
 # ------------------------------------------------------------------------------ class contrast, calibration, EWC
