@@ -9,8 +9,9 @@ its chains' ``(E(x), dE/dx)`` in one of three ways:
   whole (data-dependent Python, ``.item()``, autograd inside ``forward``) stays eager, and the
   log says why.
 - ``"auto"``: eager until the work still planned is large enough to pay a compile back (the
-  measured eager step time times the steps still planned, against an estimate of a cold compile),
-  then compiled; a probe then alternates compiled and eager runs (all of them real work) and
+  measured eager step time times this shape's share of the steps still planned, against an
+  estimate of a cold compile; without a plan, or past it, once the eager time already spent would
+  have paid), then compiled; a probe then alternates compiled and eager runs (all of them real work) and
   keeps the compiled step only if it is faster.
   Short runs never compile.
 
@@ -244,6 +245,7 @@ class FastPath:
         self.planned_steps = planned_steps
         self._log = log
         self.records: dict[tuple, StepRecord] = {}
+        self.steps_done = 0  # over every structure and shape: the plan is one budget for all of them
         self.make_step: Callable[[], CompiledStep] = CompiledStep  # one per energy structure and shape
 
     def report(self, message: str) -> None:
@@ -275,6 +277,7 @@ class FastPath:
         else:
             yield energy
         record.steps_done += steps
+        self.steps_done += steps
         if use and self._check(record):
             return
         if not timed:
@@ -297,9 +300,13 @@ class FastPath:
             return False
         if record.estimate_s is None:
             record.estimate_s = compile_estimate(energy)
-        if self.planned_steps is not None:
-            remaining = max(self.planned_steps - record.steps_done, 0)
-            return ASSUMED_GAIN * record.eager_step() * remaining > record.estimate_s
+        remaining = 0 if self.planned_steps is None else self.planned_steps - self.steps_done
+        if remaining > 0:
+            # this shape's expected part of the rest of the plan is its share of the steps so far: a
+            # shape met once (a short last batch, an evaluation batch) is not compiled on the plan's word
+            share = record.steps_done / self.steps_done
+            return ASSUMED_GAIN * record.eager_step() * share * remaining > record.estimate_s
+        # no plan, or past it: compile once the eager time already spent would have paid (ski rental)
         return ASSUMED_GAIN * record.eager_total_s > record.estimate_s
 
     def _check(self, record: StepRecord) -> bool:

@@ -148,6 +148,21 @@ def test_auto_compiles_a_long_run_then_probes_and_settles(eager_steps, monkeypat
     assert step.calls == 3 * (fast.PROBE_RUNS + 1)
 
 
+def test_auto_shares_the_plan_among_shapes_so_a_rare_shape_is_not_compiled(eager_steps, monkeypatch):
+    # a run plans its training chains; an evaluation batch of another shape is not owed that plan
+    monkeypatch.setattr(fast, "compile_estimate", lambda energy: 1.0)
+    monkeypatch.setattr(fast.StepRecord, "eager_step", lambda self: 1e-3)  # times out of the decision
+    energy = mlp()
+    sampler = ef.Langevin(steps=3, clamp=None).compiled("auto", planned_steps=10**5)
+    for _ in range(200):
+        sampler.sample(energy, torch.rand(32, 4))
+    for _ in range(fast.EAGER_RUNS + 1):
+        sampler.sample(energy, torch.rand(7, 4))
+    states = {tuple(r["shape"]): r["state"] for r in sampler.fast_path().summary()}
+    assert states[(32, 4)] in ("compiled", "slower") and states[(7, 4)] == "eager"
+    assert len(eager_steps) == 1
+
+
 def test_a_step_that_cannot_compile_falls_back_to_eager_and_says_why():
     # a Python branch on a value of x: dynamo cannot trace it whole
     energy = ef.FunctionEnergy(lambda x: (x**2).sum(-1) if bool(x.sum() > 0) else x.sum(-1), name="branchy")
