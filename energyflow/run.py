@@ -37,7 +37,7 @@ from energyflow import checkpoints
 from energyflow.checkpoints import CHECKPOINT
 from energyflow.components import BuildContext, build
 from energyflow.distributed import World, join_world, leave_world, rank_generator, shard
-from energyflow.plugins import get_plugin_manager
+from energyflow.plugins import get_plugin_manager, use_plugin_manager
 from energyflow.recipe import Component, Recipe
 from energyflow.stopping import RunInterrupted, stop_requests
 from energyflow.tasks.context import RunError, TaskContext
@@ -177,7 +177,7 @@ class Run:
         try:
             if self.recipe.run.threads:
                 torch.set_num_threads(self.recipe.run.threads)
-            with self.progress:
+            with self.progress, use_plugin_manager(self.pm):  # a task resolving components sees the run's registries
                 result = self.task.run(self.task_context())
         finally:
             torch.set_num_threads(threads)
@@ -207,7 +207,8 @@ class Run:
         ctx.load_checkpoint = _rank_done  # evaluation is rank 0's
         ctx.train = lambda: (self.train(), _rank_done())
         try:
-            self.task.run(ctx)
+            with use_plugin_manager(self.pm):
+                self.task.run(ctx)
         except _RankDone:
             pass
         finally:

@@ -201,3 +201,22 @@ def test_the_run_builds_its_sampler_with_the_recipes_compile_setting_and_reports
     auto = Run(load_recipe(tiny_recipe), out_dir=tmp_path / "auto", quiet=True)
     assert auto.sampler.fast_path().mode == "auto"
     assert "compile_s" not in auto.execute()  # 120 planned steps never pay a compile back
+
+
+def test_a_run_made_with_its_own_plugin_manager_runs_its_task_under_it(tiny_recipe, tmp_path):
+    from energyflow import Task, plugins
+
+    class ProbeTask(Task):
+        def run(self, ctx):  # a task resolving a component by name, as the ood task resolves its datasets
+            return {"sees_its_plugins": float("registry_probe" in plugins.registry("task").names())}
+
+    class Probe:
+        @hookimpl
+        def register_tasks(self, register):
+            register("registry_probe", ProbeTask)
+
+    own = plugins.make_plugin_manager(entry_points=False)
+    with inline_plugin(Probe(), pm=own):
+        recipe = load_recipe(tiny_recipe, ['task={kind = "registry_probe"}'], pm=own)
+        metrics = Run(recipe, out_dir=tmp_path / "run", quiet=True, pm=own).execute()
+    assert metrics == {"sees_its_plugins": 1.0}
