@@ -83,6 +83,7 @@ def run(
     with user_errors():
         plan = load_recipe(recipe, set_)
         job = Run(plan, out_dir=out, quiet=quiet, resume=resume, force=force)
+        quiet = job.quiet  # under torchrun, ranks other than 0 print nothing
         if not quiet:
             _console().print(f"run [bold]{escape(plan.name)}[/] -> {escape(str(job.out_dir))} "
                           f"(device {job.device}, seed {plan.run.seed})")

@@ -36,7 +36,14 @@ from rich.progress import (
 from energyflow import checkpoints
 from energyflow.checkpoints import CHECKPOINT
 from energyflow.components import BuildContext, build
-from energyflow.distributed import World, join_world, leave_world, rank_generator, shard
+from energyflow.distributed import (
+    World,
+    decided_on_main,
+    join_world,
+    leave_world,
+    rank_generator,
+    shard,
+)
 from energyflow.plugins import get_plugin_manager, use_plugin_manager
 from energyflow.recipe import Component, Recipe
 from energyflow.stopping import RunInterrupted, stop_requests
@@ -94,46 +101,50 @@ class Run:
         self.pm = pm or get_plugin_manager()
         self.out_dir = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
         self.world = join_world()  # torchrun's processes; a single process otherwise
-        self.quiet = quiet or not self.world.is_main
-        self.resume = resume
-        self.replace = self._claim_folder(force)
-        self.console = console or Console()
-        self.train_spec = recipe.train
-        self._trainer: Any = None
-        self.extras: dict[str, Any] = {}  # per-run state of plugins (a logger's writer)
-        self.device = choose_device(recipe.run.device, self.world)
-        self.generator = seed_everything(recipe.run.seed)  # the same on every rank while the parts are built
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
-            console=self.console, disable=quiet,
-        )
-        ctx = BuildContext(device=self.device, generator=self.generator, data=None, seed=recipe.run.seed,
-                           out_dir=self.out_dir, compile=recipe.run.compile,
-                           iterations=getattr(recipe.train, "iterations", None), log=self.log)
-        self.data = data if data is not None else self._build(recipe.data, ctx)
-        ctx.data = self.data
-        if energy is not None:  # built by the caller (a sum of named energies)
-            self.energy = energy.to(self.device)
-        else:
-            self.energy = self._build(recipe.energy, ctx).to(self.device) if recipe.energy is not None else None
-        #: applied to each training batch's labels with the run's generator (a named energy's hidden columns)
-        self.label_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
-        self._named: Any = None
-        self.regularizers = [self._build(c, ctx) for c in recipe.regularizers]
-        self.sampler = self._build(recipe.sampler, ctx) if recipe.sampler is not None else None
-        self.buffer = self._build(recipe.buffer, ctx) if recipe.buffer is not None else None
-        self.task = self._build(recipe.task, ctx)
-        if self.world.size > 1:  # from here on, each rank draws its own batches and chains
-            self.generator = rank_generator(recipe.run.seed, self.world.rank)
-        self._shard = shard(self.data.train.shape[0], self.world)
+        try:  # a rank that stops here leaves the process group (its threads must not outlive the interpreter)
+            self.quiet = quiet or not self.world.is_main
+            self.resume = resume
+            self.replace = decided_on_main(self.world, lambda: self._claim_folder(force))  # rank 0 writes the folder
+            self.console = console or Console()
+            self.train_spec = recipe.train
+            self._trainer: Any = None
+            self.extras: dict[str, Any] = {}  # per-run state of plugins (a logger's writer)
+            self.device = choose_device(recipe.run.device, self.world)
+            self.generator = seed_everything(recipe.run.seed)  # the same on every rank while the parts are built
+            self.progress = Progress(
+                SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+                console=self.console, disable=self.quiet,
+            )
+            ctx = BuildContext(device=self.device, generator=self.generator, data=None, seed=recipe.run.seed,
+                               out_dir=self.out_dir, compile=recipe.run.compile,
+                               iterations=getattr(recipe.train, "iterations", None), log=self.log)
+            self.data = data if data is not None else self._build(recipe.data, ctx)
+            ctx.data = self.data
+            if energy is not None:  # built by the caller (a sum of named energies)
+                self.energy = energy.to(self.device)
+            else:
+                self.energy = self._build(recipe.energy, ctx).to(self.device) if recipe.energy is not None else None
+            #: applied to each training batch's labels with the run's generator (a named energy's hidden columns)
+            self.label_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+            self._named: Any = None
+            self.regularizers = [self._build(c, ctx) for c in recipe.regularizers]
+            self.sampler = self._build(recipe.sampler, ctx) if recipe.sampler is not None else None
+            self.buffer = self._build(recipe.buffer, ctx) if recipe.buffer is not None else None
+            self.task = self._build(recipe.task, ctx)
+            if self.world.size > 1:  # from here on, each rank draws its own batches and chains
+                self.generator = rank_generator(recipe.run.seed, self.world.rank)
+            self._shard = shard(self.data.train.shape[0], self.world)
+        except BaseException:
+            leave_world(self.world)
+            raise
 
     def _claim_folder(self, force: bool) -> bool:
         """Whether an earlier run in ``out_dir`` is to be replaced; a `RunError` if it would be silently,
         or if the folder cannot be written or its disk is nearly full (found now, not at the first checkpoint)."""
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.out_dir / f".write-probe-{self.world.rank}"
+            probe = self.out_dir / ".write-probe"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,87 @@ def test_ranks_draw_from_disjoint_shards(world):
     assert parts[0].isdisjoint(parts[1]) and set.union(*parts) == set(range(10))
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _torchrun_env(rank: int, port: int) -> None:
+    """What torchrun sets for a rank of a two-process world, for `join_world` in an `mp.spawn` process."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+
+
+def _gloo_threads() -> list[str]:
+    names = []
+    for comm in Path("/proc/self/task").glob("*/comm"):
+        with contextlib.suppress(OSError):
+            names.append(comm.read_text().strip())
+    return sorted(name for name in names if "gloo" in name)
+
+
+def _leave_in_rank(rank: int, port: int, results) -> None:
+    from energyflow.distributed import average_gradients, join_world, leave_world
+
+    _torchrun_env(rank, port)
+    world = join_world()
+    net = torch.nn.Linear(3, 3)
+    torch.optim.Adam(net.parameters())  # the first optimizer imports dynamo, as a run's trainer does
+    net(torch.ones(2, 3)).sum().backward()
+    average_gradients(net.parameters())
+    leave_world(world)
+    results[rank] = _gloo_threads()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread names from /proc")
+def test_leaving_the_world_stops_the_process_groups_threads():
+    # threads that outlive leave_world die with the interpreter, and a rank exiting right after its last
+    # all-reduce then aborts ("terminate called without an active exception")
+    import torch.multiprocessing as mp
+
+    results = mp.Manager().dict()
+    mp.spawn(_leave_in_rank, args=(_free_port(), results), nprocs=2, join=True)
+    assert results[0] == results[1] == []
+
+
+def _claim_in_rank(rank: int, port: int, recipe: str, out: str, results) -> None:
+    from energyflow.distributed import join_world, leave_world
+    from energyflow.recipe import load_recipe
+    from energyflow.run import Run, RunError
+
+    _torchrun_env(rank, port)
+    world = join_world()
+    if rank == 1:  # start after rank 0 has written its first file (or after 2 s, when rank 0 waits for this rank)
+        deadline = time.monotonic() + 2
+        while not (Path(out) / "recipe.toml").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    try:
+        Run(load_recipe(recipe), out_dir=out, quiet=True)
+        if rank == 0:
+            (Path(out) / "recipe.toml").write_text("")  # what execute() writes first
+        results[rank] = "ok"
+    except RunError as e:
+        results[rank] = str(e)
+    finally:
+        leave_world(world)
+
+
+def test_rank_zero_alone_decides_whether_the_run_folder_may_be_written(tiny_recipe, tmp_path):
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "run"
+    results = mp.Manager().dict()
+    mp.spawn(_claim_in_rank, args=(_free_port(), str(tiny_recipe), str(out), results), nprocs=2, join=True)
+    assert results[0] == results[1] == "ok"  # rank 1 did not see rank 0's recipe.toml as an earlier run
+
+    results = mp.Manager().dict()  # the folder holds a run now: every rank stops with rank 0's error
+    mp.spawn(_claim_in_rank, args=(_free_port(), str(tiny_recipe), str(out), results), nprocs=2, join=True)
+    assert results[0] == results[1] and "holds a run already" in results[0]
+
+
 def _average_in_rank(rank: int, port: int, results) -> None:
     import torch.distributed as dist
 
@@ -70,13 +153,8 @@ def _average_in_rank(rank: int, port: int, results) -> None:
 
 
 def test_gradients_are_averaged_and_weights_broadcast_over_ranks():
-    import socket
-
     import torch.multiprocessing as mp
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     results = mp.Manager().dict()
-    mp.spawn(_average_in_rank, args=(port, results), nprocs=2, join=True)
+    mp.spawn(_average_in_rank, args=(_free_port(), results), nprocs=2, join=True)
     assert results[0] == results[1] == ([0.0, 0.0, 0.0], [1.5, 1.5, 1.5], [0.0, 0.0])
