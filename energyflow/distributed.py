@@ -113,3 +113,15 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     for p in params:
         p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
         offset += p.numel()
+
+
+def average_stats(stats: dict[str, float]) -> dict[str, float]:
+    """A step's numbers averaged over all ranks (a NaN on any rank is a NaN on every rank).
+
+    Every rank then judges divergence, and rolls back, on the same numbers; a rank rolling back
+    alone would fall out of step with the others' all-reduces.
+    """
+    values = torch.tensor(list(stats.values()), dtype=torch.float64)
+    dist.all_reduce(values)
+    values /= dist.get_world_size()
+    return dict(zip(stats, values.tolist(), strict=True))

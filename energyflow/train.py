@@ -14,7 +14,12 @@ from attrs import validators as v
 from energyflow.buffers.replay import ReplayBuffer
 from energyflow.chains import bind_labels
 from energyflow.core.energy import Energy
-from energyflow.distributed import average_gradients, broadcast_parameters, in_world
+from energyflow.distributed import (
+    average_gradients,
+    average_stats,
+    broadcast_parameters,
+    in_world,
+)
 from energyflow.regularizers.base import CDBatch, Regularizer
 from energyflow.samplers.base import Sampler
 
@@ -115,6 +120,8 @@ class ContrastiveDivergence:
             "grad_norm": float(grad_norm),
             **chains.stats,
         }
+        if in_world() > 1:  # the same numbers on every rank, for the divergence check and the log
+            self.last_stats = average_stats(self.last_stats)
         return self.last_stats
 
     @torch.no_grad()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -139,7 +140,11 @@ def test_rank_zero_alone_decides_whether_the_run_folder_may_be_written(tiny_reci
 def _average_in_rank(rank: int, port: int, results) -> None:
     import torch.distributed as dist
 
-    from energyflow.distributed import average_gradients, broadcast_parameters
+    from energyflow.distributed import (
+        average_gradients,
+        average_stats,
+        broadcast_parameters,
+    )
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
@@ -147,14 +152,17 @@ def _average_in_rank(rank: int, port: int, results) -> None:
         broadcast_parameters(params)
         params[0].grad = torch.full((3,), float(rank + 1))  # the second parameter has no gradient on any rank
         average_gradients(params)
-        results[rank] = (params[0].detach().tolist(), params[0].grad.tolist(), params[1].grad.tolist())
+        stats = average_stats({"loss": 1.0 + 2 * rank, "gap": float("nan") if rank else 0.5})
+        results[rank] = (params[0].detach().tolist(), params[0].grad.tolist(), params[1].grad.tolist(),
+                         stats["loss"], math.isnan(stats["gap"]))
     finally:
         dist.destroy_process_group()
 
 
-def test_gradients_are_averaged_and_weights_broadcast_over_ranks():
+def test_gradients_and_step_numbers_are_averaged_and_weights_broadcast_over_ranks():
     import torch.multiprocessing as mp
 
     results = mp.Manager().dict()
     mp.spawn(_average_in_rank, args=(_free_port(), results), nprocs=2, join=True)
-    assert results[0] == results[1] == ([0.0, 0.0, 0.0], [1.5, 1.5, 1.5], [0.0, 0.0])
+    # a step's numbers are the ranks' mean, so a NaN on one rank makes every rank judge the step diverged
+    assert results[0] == results[1] == ([0.0, 0.0, 0.0], [1.5, 1.5, 1.5], [0.0, 0.0], 2.0, True)
