@@ -295,8 +295,6 @@ class Run:
         start = 0
         if self.resume and (self.out_dir / CHECKPOINT).exists():
             start = self._restore(trainer, self.out_dir / CHECKPOINT)
-            if self.world.size > 1 and not self.world.is_main:  # the checkpoint holds rank 0's generator
-                self.generator = rank_generator(self.recipe.run.seed, self.world.rank, start)
             self.log(f"resuming {self.recipe.name!r} from step {start}")
         elif self.resume:
             self.log(f"no {CHECKPOINT} in {self.out_dir} yet; starting from step 0")
@@ -424,6 +422,8 @@ class Run:
                            "undo the change, or start over with --force or another run name")
         self._load_trainer(state, path)
         self.generator.set_state(state["generator"])
+        if self.world.size > 1 and not self.world.is_main:  # the checkpoint holds rank 0's generator
+            self.generator = rank_generator(self.recipe.run.seed, self.world.rank, int(state["step"]))
         torch.set_rng_state(state["torch_rng"])
         if changes:
             self.log(f"[yellow]note: resuming with changed {', '.join(changes)}")
