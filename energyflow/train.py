@@ -40,7 +40,7 @@ class ContrastiveDivergence:
         regularizers: extra loss terms and energy transformations.
         lr, betas, weight_decay: Adam settings (IGEBM: betas (0.0, 0.999)).
         grad_clip: clip the parameter gradient's global norm; ``None`` for no clipping.
-        ema_decay: keep an exponential moving average of the weights for sampling.
+        ema_decay: keep an exponential moving average of the weights for sampling (buffers are copied).
         label_key: the context name labels are passed under.
     """
 
@@ -126,13 +126,16 @@ class ContrastiveDivergence:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
+        """Average the parameters; copy the buffers (spectral norm's power-iteration vectors, whose
+        sign can flip between steps, average towards zero and would blow the copy's scale up)."""
         if self.ema is None:
             return
-        for avg, live in zip(self.ema.state_dict().values(), self.energy.state_dict().values()):
-            if avg.dtype.is_floating_point:
-                avg.lerp_(live, 1.0 - self.ema_decay)
-            else:
-                avg.copy_(live)
+        live = dict(self.energy.named_parameters())
+        for name, avg in self.ema.named_parameters():
+            avg.lerp_(live[name], 1.0 - self.ema_decay)
+        buffers = dict(self.energy.named_buffers())
+        for name, buffer in self.ema.named_buffers():
+            buffer.copy_(buffers[name])
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: energy, optimizer, buffer, EMA, step count and last step's numbers."""

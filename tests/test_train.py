@@ -75,6 +75,19 @@ def test_ema_lags_the_weights():
     assert not torch.equal(avg, start)
 
 
+def test_ema_copies_spectral_norms_power_iteration_vectors():
+    # u and v may flip sign between steps (sigma = u.W.v does not change); averaged they tend to zero and the
+    # average's sigma with them, so an eval-mode copy would scale its weights without bound
+    energy = ef.MLPEnergy(2, hidden=(8,))
+    torch.nn.utils.parametrizations.spectral_norm(energy.head)
+    cd = ef.ContrastiveDivergence(energy, ef.Langevin(steps=2), ef.ReplayBuffer((2,)), lr=0.01, ema_decay=0.5)
+    energy.head.parametrizations.weight[0]._u.neg_()
+    energy.head.parametrizations.weight[0]._v.neg_()
+    cd._update_ema()
+    x = torch.rand(5, 2)
+    torch.testing.assert_close(cd.ema.eval()(x), energy.eval()(x))
+
+
 def test_state_dict_resumes_identically():
     def make():
         torch.manual_seed(0)
