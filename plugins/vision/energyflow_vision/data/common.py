@@ -75,20 +75,25 @@ def dequantize(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     return out
 
 
+def _like(values: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Float results back in the dtype of ``images``: ``uint8`` rounded and clamped, floats as they are."""
+    return values.round().clamp(0, 255).to(torch.uint8) if images.dtype == torch.uint8 else values.to(images.dtype)
+
+
 def resize_images(images: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
-    """Bilinear (antialiased) resize of ``uint8`` images ``(N, C, H, W)`` to ``size``; same dtype."""
+    """Bilinear (antialiased) resize of images ``(N, C, H, W)`` (``uint8`` or float) to ``size``; same dtype."""
     if size is None or tuple(images.shape[-2:]) == tuple(size):
         return images
     out = []
     for chunk in images.split(4096):
         resized = F.interpolate(chunk.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
-        out.append(resized.round().clamp(0, 255).to(torch.uint8))
+        out.append(_like(resized, chunk))
     return torch.cat(out)
 
 
 def convert_channels(images: torch.Tensor, channels: int | None) -> torch.Tensor:
-    """``uint8`` images ``(N, C, H, W)`` with ``channels`` channels: grey is repeated to RGB, RGB becomes
-    grey by the ITU-R 601-2 luma weights (Pillow's ``convert("L")``); ``None`` keeps them."""
+    """Images ``(N, C, H, W)`` (``uint8`` or float) with ``channels`` channels: grey is repeated to RGB, RGB
+    becomes grey by the ITU-R 601-2 luma weights (Pillow's ``convert("L")``); ``None`` keeps them."""
     have = images.shape[1]
     if channels is None or have == channels:
         return images
@@ -96,9 +101,8 @@ def convert_channels(images: torch.Tensor, channels: int | None) -> torch.Tensor
         return images.expand(-1, channels, -1, -1).contiguous()
     if have == 3 and channels == 1:
         out = []
-        for chunk in images.split(65536):
-            grey = torch.einsum("nchw,c->nhw", chunk.float(), LUMA)
-            out.append(grey.round().clamp(0, 255).to(torch.uint8))
+        for chunk in images.split(_CHUNK):
+            out.append(_like(torch.einsum("nchw,c->nhw", chunk.float(), LUMA), chunk))
         return rearrange(torch.cat(out), "n h w -> n 1 h w")
     raise ValueError(f"cannot turn {have}-channel images into {channels} channels; expected 1 or 3")
 

@@ -20,7 +20,7 @@ from energyflow import plugins
 from energyflow.components import BuildContext
 from energyflow.options import RecipeError, build_spec
 from energyflow.tomlio import toml_options
-from energyflow_vision.data.common import LUMA
+from energyflow_vision.data.common import convert_channels, resize_images
 
 #: Generated sets: uniform noise, one grey level (per channel), 1 - x, (x + x') / 2 of two test
 #: images, and test images brought down to ``resolution`` pixels and back up.
@@ -70,16 +70,7 @@ def generated_names(value: Any) -> tuple[str, ...]:
 def to_shape(images: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """Float images ``(N, C, H, W)`` resized (bilinear, antialiased) and channel-converted to ``shape``."""
     channels, height, width = shape
-    if tuple(images.shape[-2:]) != (height, width):
-        images = F.interpolate(images, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    if images.shape[1] != channels:
-        if images.shape[1] == 1:
-            images = images.expand(-1, channels, -1, -1)
-        elif images.shape[1] == 3 and channels == 1:
-            images = torch.einsum("nchw,c->nhw", images, LUMA).unsqueeze(1)
-        else:
-            raise ValueError(f"cannot turn {images.shape[1]}-channel images into {channels} channels")
-    return images.contiguous()
+    return convert_channels(resize_images(images, (height, width)), channels).contiguous()
 
 
 def build_set(name: str, table: dict[str, Any], shape: tuple[int, ...], n: int, generator: torch.Generator,
