@@ -18,7 +18,7 @@ second half of steps (near 0 when more steps would not break more). Writes ``rob
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from attrs import field, frozen
@@ -27,7 +27,7 @@ from attrs import validators as v
 from energyflow.tasks.context import TaskContext
 from energyflow_vision.images import save_panels
 from energyflow_vision.tasks.attacks import LOSSES, NORMS, pgd
-from energyflow_vision.tasks.classifiers import Logits, batched, describe
+from energyflow_vision.tasks.classifiers import Logits, accuracy, describe
 from energyflow_vision.tasks.classify import ClassifyTask
 
 
@@ -50,8 +50,6 @@ def _epsilons(value):
 @frozen(kw_only=True)
 class RobustTask(ClassifyTask):
     """Robust accuracy against PGD (L-infinity, L2) over an epsilon sweep: energy classifier and softmax baseline."""
-
-    requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
 
     norms: Any = field(default=NORMS, converter=_names(NORMS, "norms"),
                                    metadata={"help": "list of attack norms: linf, l2"})
@@ -122,7 +120,7 @@ class RobustTask(ClassifyTask):
         return metrics
 
     def _accuracy(self, ctx: TaskContext, fn: Logits, x: torch.Tensor, labels: torch.Tensor) -> float:
-        return float((batched(fn, x, ctx.device, self.batch_size).argmax(1) == labels).float().mean())
+        return accuracy(fn, x, labels, ctx.device, self.batch_size)
 
     def _sweep(self, ctx: TaskContext, fn: Logits, test: torch.Tensor, labels: torch.Tensor, norm: str,
                epsilons: tuple[float, ...], advance, steps: int | None = None,
@@ -166,20 +164,21 @@ class RobustTask(ClassifyTask):
                     xlabel={f"PGD {norm} ({self.steps} steps)": units[norm] for norm in table})
         lines = []
         for norm, rows in table.items():
-            names = list(rows)
-            lines += [f"| {norm} epsilon | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-            for i, eps in enumerate(sweeps[norm]):
-                lines.append(f"| {describe(eps)} | " + " | ".join(f"{rows[n][i]:.3f}" for n in names) + " |")
-            lines.append("")
+            lines += _markdown(norm, sweeps[norm], rows)
         for norm, rows in subset.items():
-            names = list(rows)
             lines += [f"The first {self.adaptive_images} test images only ({norm}):", "",
-                      f"| {norm} epsilon | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-            for i, eps in enumerate(sweeps[norm]):
-                lines.append(f"| {describe(eps)} | " + " | ".join(f"{rows[n][i]:.3f}" for n in names) + " |")
-            lines.append("")
+                      *_markdown(norm, sweeps[norm], rows)]
         (ctx.out_dir / "robust.md").write_text("\n".join(lines), encoding="utf-8")
         ctx.write_json("robust.json", {"epsilons": sweeps, "accuracy": table, "steps": self.steps,
                                        "losses": list(self.losses), "accuracy_on_adaptive_subset": subset})
         for line in lines:
             ctx.log(line)
+
+
+def _markdown(norm: str, epsilons: tuple[float, ...], rows: dict[str, list[float]]) -> list[str]:
+    """A table of accuracy per epsilon (rows) and model (columns), then a blank line."""
+    names = list(rows)
+    lines = [f"| {norm} epsilon | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for i, eps in enumerate(epsilons):
+        lines.append(f"| {describe(eps)} | " + " | ".join(f"{rows[n][i]:.3f}" for n in names) + " |")
+    return [*lines, ""]
