@@ -98,6 +98,16 @@ def softmax_classifier(ctx: TaskContext, num_classes: int, seed_offset: int = 1)
         return SoftmaxClassifier(network, num_classes).to(ctx.device)
 
 
+def trained_softmax(ctx: TaskContext, num_classes: int, *, steps: int, lr: float) -> SoftmaxClassifier:
+    """The baseline of the generalization tasks: a fresh `softmax_classifier` trained ``steps`` Adam steps
+    on the run's training split, at the recipe's batch size, as a progress phase."""
+    model = softmax_classifier(ctx, num_classes)
+    with ctx.phase("softmax baseline", steps) as advance:
+        fit_softmax(model, ctx.data.train, ctx.data.train_labels, steps=steps, batch_size=ctx.recipe.train.batch_size,
+                    lr=lr, generator=ctx.generator, device=ctx.device, advance=advance)
+    return model
+
+
 def fit_softmax(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float,
                 generator: torch.Generator, device: torch.device, advance: Callable[[int], None] = lambda n: None,
                 penalty: Callable[[], torch.Tensor] | None = None,

@@ -30,9 +30,8 @@ from energyflow_vision.tasks.classifiers import (
     calibrate,
     calibrated,
     energy_logits,
-    fit_softmax,
     require_classes,
-    softmax_classifier,
+    trained_softmax,
 )
 from energyflow_vision.tasks.common import checkpoint_field, require_images, trained
 
@@ -105,11 +104,7 @@ class ClassifyTask(Task):
             scale = calibrated(lambda logits: logits, temperature, bias)
             metrics.update(calibration_temperature=temperature, calibration_bias_spread=float(bias.std()))
         models: dict[str, Logits] = {"energy": lambda x: scale(energy_logits(energy, x, classes))}
-        baseline = softmax_classifier(ctx, classes)
-        with ctx.phase("softmax baseline", self.baseline_steps) as advance:
-            fit_softmax(baseline, data.train, data.train_labels, steps=self.baseline_steps,
-                        batch_size=ctx.recipe.train.batch_size, lr=self.baseline_lr, generator=ctx.generator,
-                        device=ctx.device, advance=advance)
+        baseline = trained_softmax(ctx, classes, steps=self.baseline_steps, lr=self.baseline_lr)
         baseline.requires_grad_(False)
         models["softmax"] = baseline
         through: dict[str, Logits] = {}

@@ -32,8 +32,7 @@ from energyflow_vision.tasks.classifiers import (
     accuracy,
     batched,
     energy_logits,
-    fit_softmax,
-    softmax_classifier,
+    trained_softmax,
 )
 from energyflow_vision.tasks.common import checkpoint_field, require_images, trained
 from energyflow_vision.tasks.ood_sets import (
@@ -146,11 +145,7 @@ class OodTask(Task):
         if not self.baseline_steps or data.train_labels is None or data.train_labels.is_floating_point():
             ctx.log("no softmax baseline (baseline_steps = 0 or no class labels)")
             return None
-        model = softmax_classifier(ctx, int(data.num_classes))
-        with ctx.phase("softmax baseline", self.baseline_steps) as advance:
-            fit_softmax(model, data.train, data.train_labels, steps=self.baseline_steps,
-                        batch_size=ctx.recipe.train.batch_size, lr=self.baseline_lr, generator=ctx.generator,
-                        device=ctx.device, advance=advance)
+        model = trained_softmax(ctx, int(data.num_classes), steps=self.baseline_steps, lr=self.baseline_lr)
         if data.test_labels is not None:
             metrics["softmax_accuracy"] = accuracy(model, data.test, data.test_labels, ctx.device, self.batch_size)
         return model
