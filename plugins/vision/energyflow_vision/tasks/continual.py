@@ -23,7 +23,7 @@ Writes ``continual.png`` (accuracy on the classes seen so far after each task), 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -142,7 +142,7 @@ class ContinualTask(Task):
             for name, (_, predict) in learners.items():
                 history[name].append([self._accuracy(ctx, predict, seen, c) for c in self.tasks[: t + 1]])
             ctx.log(f"after task {t + 1} ({', '.join(map(str, task_classes))}): " + "  ".join(
-                f"{name} {self._seen_accuracy(ctx, predict, seen):.3f}" for name, (_, predict) in learners.items()))
+                f"{name} {self._accuracy(ctx, predict, seen, seen):.3f}" for name, (_, predict) in learners.items()))
         return self._report(ctx, learners, history)
 
     def _energy_steps(self, ctx: TaskContext) -> int:
@@ -194,14 +194,10 @@ class ContinualTask(Task):
         return learn, predict
 
     # ------------------------------------------------------------------ scoring
-    def _accuracy(self, ctx: TaskContext, predict: Callable, seen: list[int], task_classes: tuple[int, ...]) -> float:
+    def _accuracy(self, ctx: TaskContext, predict: Callable, seen: list[int], classes: Sequence[int]) -> float:
+        """Accuracy of ``predict`` (choosing among ``seen``) on the test images of ``classes``."""
         data = ctx.data
-        rows = torch.isin(data.test_labels, torch.tensor(task_classes))
-        return float((predict(data.test[rows], seen) == data.test_labels[rows]).float().mean())
-
-    def _seen_accuracy(self, ctx: TaskContext, predict: Callable, seen: list[int]) -> float:
-        data = ctx.data
-        rows = torch.isin(data.test_labels, torch.tensor(seen))
+        rows = torch.isin(data.test_labels, torch.tensor(classes))
         return float((predict(data.test[rows], seen) == data.test_labels[rows]).float().mean())
 
     def _report(self, ctx: TaskContext, learners: dict, history: dict[str, list[list[float]]]) -> dict[str, float]:
