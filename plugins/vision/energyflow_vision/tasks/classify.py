@@ -21,6 +21,7 @@ from einops import repeat
 
 from energyflow.chains import bind_labels
 from energyflow.core.energy import Energy
+from energyflow.core.nodes import UnaryNode
 from energyflow.tasks.context import Task, TaskContext, train_metrics
 from energyflow_vision.images import save_panels
 from energyflow_vision.tasks.classifiers import (
@@ -38,20 +39,22 @@ from energyflow_vision.tasks.common import checkpoint_field, require_images, tra
 _positive = [v.instance_of(int), v.ge(1)]
 
 
-class Boxed(Energy):
-    """An energy whose samplers stay inside a per-element box ``[low, high]`` (via ``constrain``)."""
+class Boxed(UnaryNode):
+    """``child`` whose samplers stay inside a per-element box ``[low, high]`` (then within the child's own
+    constraints, e.g. its masks), via ``constrain``."""
 
-    context_keys = ()
+    def __init__(self, child: Energy, low: torch.Tensor, high: torch.Tensor):
+        super().__init__(child)
+        self.low, self.high = low, high
 
-    def __init__(self, inner: Energy, low: torch.Tensor, high: torch.Tensor):
-        super().__init__()
-        self.inner, self.low, self.high = inner, low, high
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x)
+    def forward(self, x: torch.Tensor, **context: Any) -> torch.Tensor:
+        return self.child(x, **context)
 
     def constrain(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.maximum(torch.minimum(x, self.high), self.low)
+        return self.child.constrain(torch.maximum(torch.minimum(x, self.high), self.low))
+
+    def formula(self) -> str:
+        return f"box({self.child.formula()})"
 
 
 @frozen(kw_only=True)
