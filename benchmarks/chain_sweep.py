@@ -18,11 +18,11 @@ import time
 
 import attrs
 import torch
-from energyflow_vision.quality import ImageQuality
-from energyflow_vision.tasks.long_run import floor_ceiling_ratio, run_snapshots
+from energyflow_vision.evaluation.long_run import floor_ceiling_ratio, run_snapshots
+from energyflow_vision.evaluation.sample_quality import ImageQuality
 
 from energyflow.recipe import load_recipe
-from energyflow.run import Run
+from energyflow.runtime import Run
 
 
 def main(argv: list[str]) -> None:

@@ -26,7 +26,7 @@ from energyflow import Energy
 from energyflow.buffers.replay import ReplayBuffer
 from energyflow.regularizers import KLTerm, L2Energy, SpectralNorm
 from energyflow.samplers.langevin import Langevin
-from energyflow.train import ContrastiveDivergence
+from energyflow.training import ContrastiveDivergence
 
 p = argparse.ArgumentParser()
 p.add_argument("--design", default="holdout")

@@ -11,8 +11,8 @@ import time
 import torch
 from energyflow_vision.nets.mnist import MnistEnergy
 
-from energyflow.compile import CompiledStep
 from energyflow.core.energy import energy_and_grad
+from energyflow.samplers.compiled_step import CompiledStep
 
 
 def main(calls: int = 50) -> None:

@@ -252,7 +252,7 @@ def contenders(w: Workload, kind: str, peers: dict[str, str | None], seed: int =
 def ablation(w: Workload, seed: int = 0) -> dict[str, tuple]:
     """The sampler with each part of the fast path taken away in turn (compile forced on, so no
     probe decides), and eager with parameters frozen, beside the plain loop."""
-    from energyflow.compile import CompiledStep, frozen_parameters
+    from energyflow.samplers.compiled_step import CompiledStep, frozen_parameters
 
     torch.manual_seed(seed)
     base = w.make()

@@ -130,8 +130,8 @@ def _targets(results: dict) -> list[str]:
 NOTES = [
     "- The fast path: `Sampler.compiled(mode)` (a run: `[run] compile`, default \"auto\") evaluates the",
     "  chains' energy and input gradient through `torch.compile` of `torch.func.grad(E, has_aux=True)`,",
-    "  traced whole, one graph per energy structure and chain shape (`energyflow/compile.py`). On the CPU",
-    "  two graph passes (`energyflow/cpu_passes.py`) send large fp32 matrix products to oneDNN instead of",
+    "  traced whole, one graph per energy structure and chain shape (`energyflow/samplers/fast_path.py`, `compiled_step.py`). On the CPU",
+    "  two graph passes (`energyflow/samplers/cpu_passes.py`) send large fp32 matrix products to oneDNN instead of",
     "  ATen's BLAS, and give a convolution's input gradient an unwritten channels-last stand-in for the",
     "  input it never reads; 4-d inputs enter the graph channels-last. The ablation table shows what each",
     "  part buys on this machine.",

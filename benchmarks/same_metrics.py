@@ -8,6 +8,9 @@ with a saved file. Timing keys (``compile_s``) are left out.
 
     python benchmarks/same_metrics.py --save benchmarks/same_metrics.json    # before the change
     python benchmarks/same_metrics.py --against benchmarks/same_metrics.json # after: exit 1 on any difference
+
+Save and compare on the same machine: another CPU's kernels round differently (a fresh 2-core machine
+differed from the committed file in the 8th digit, from the same commit).
 """
 
 from __future__ import annotations

@@ -18,14 +18,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from energyflow import __version__, plugins
-from energyflow.plugins import PluginError, suggest
-from energyflow.recipe import RecipeError, RunSpec, load_recipe
-from energyflow.specs import options_of
-from energyflow.tomlio import format_toml
+from energyflow import registry
+from energyflow.errors import PluginError, RecipeError, RunError, suggest
+from energyflow.recipe import RunSpec, format_toml, load_recipe, options_of
+from energyflow.version import __version__
 
 KIND_NAMES = {
-    **{k: k for k in plugins.KINDS}, **{plural: k for k, (_, plural) in plugins.KINDS.items()}, "data": "dataset",
+    **{k: k for k in registry.KINDS}, **{plural: k for k, (_, plural) in registry.KINDS.items()}, "data": "dataset",
 }
 HELP = """Energy-based models trained by contrastive divergence with Langevin sampling.
 
@@ -48,8 +47,6 @@ def _console() -> Console:
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors a user can fix into ``Error: ...`` on stderr and exit status 1."""
-    from energyflow.run import RunError
-
     try:
         yield
     except (RecipeError, PluginError, RunError) as e:
@@ -78,7 +75,9 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no log lines.")] = False,
 ) -> None:
     """Run a recipe: write runs/NAME/ with recipe.toml, metrics.json, events.jsonl, samples.png, checkpoint.pt."""
-    from energyflow.run import Run
+    from energyflow.runtime import (
+        Run,  # imported when a run starts, so --help stays quick
+    )
 
     with user_errors():
         plan = load_recipe(recipe, set_)
@@ -136,7 +135,9 @@ def sample(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no log lines.")] = False,
 ) -> None:
     """Draw samples from a trained run's checkpoint with its own recipe (task kind = "sample")."""
-    from energyflow.run import Run
+    from energyflow.runtime import (
+        Run,  # imported when a run starts, so --help stays quick
+    )
 
     checkpoint = json.dumps(str(run_dir / "checkpoint.pt"))
     task = f"task={{ kind = \"sample\", checkpoint = {checkpoint}, num_samples = {num_samples}, " \
@@ -151,10 +152,10 @@ def list_plugins(
 ) -> None:
     """List installed plugins with their version, origin and what they register (or why they are broken)."""
     with user_errors():
-        rows = plugins.plugin_infos()
+        rows = registry.plugin_infos()
     records = [
         {"name": info.name, "version": info.version, "origin": info.origin, "hooks": hooks,
-         "registers": {kind: [r.name for r in regs if r.kind == kind] for kind in plugins.KINDS
+         "registers": {kind: [r.name for r in regs if r.kind == kind] for kind in registry.KINDS
                        if any(r.kind == kind for r in regs)}, "error": info.error or None}
         for info, regs, hooks in rows
     ]
@@ -166,7 +167,7 @@ def list_plugins(
         registers = "\n".join(
             f"{kind}: " + ", ".join(r.name + (f" ({', '.join(r.aliases)})" if r.aliases else "")
                                     for r in regs if r.kind == kind)
-            for kind in plugins.KINDS if any(r.kind == kind for r in regs)
+            for kind in registry.KINDS if any(r.kind == kind for r in regs)
         ) if not info.error else f"broken: {info.error}"
         table.add_row(*map(escape, (info.name, info.version, info.origin, registers, ", ".join(hooks))))
     _console().print(table)
@@ -185,21 +186,21 @@ def describe(
         if kind is None:
             table = Table("kind", "names", title="energyflow describe KIND NAME", title_justify="left")
             table.add_row("run, train", escape("(the [run] and [train] tables)"))
-            for k in plugins.KINDS:
-                table.add_row(k, escape(", ".join(plugins.registry(k).names())))
+            for k in registry.KINDS:
+                table.add_row(k, escape(", ".join(registry.get_registry(k).names())))
             _console().print(table)
             return
         if kind in ("run", "train"):
-            from energyflow.train import TrainSpec
+            from energyflow.training import TrainSpec
 
             factory, title = (RunSpec if kind == "run" else TrainSpec), f"[{kind}]"
         else:
             if kind not in KIND_NAMES:
                 raise PluginError(f"no component kind {kind!r}{suggest(kind, sorted(KIND_NAMES))}")
             if name is None:
-                names = ", ".join(plugins.registry(KIND_NAMES[kind]).names())
+                names = ", ".join(registry.get_registry(KIND_NAMES[kind]).names())
                 raise PluginError(f"describe {kind}: which one? known: {names}")
-            r = plugins.registry(KIND_NAMES[kind]).resolve(name)
+            r = registry.get_registry(KIND_NAMES[kind]).resolve(name)
             aliases = f" (aliases: {', '.join(r.aliases)})" if r.aliases else ""
             factory, title = r.factory, f"{r.kind} {r.name!r}{aliases} from {r.plugin}: {r.description}"
     table = Table("option", "type", "default", "help", title=escape(title), title_justify="left")
@@ -237,7 +238,7 @@ def make_app(*, with_plugins: bool = True) -> typer.Typer:
     app.command("describe")(describe)
     if with_plugins:
         try:
-            plugins.get_plugin_manager().hook.register_commands(app=app)
+            registry.get_plugin_manager().hook.register_commands(app=app)
         except PluginError:
             pass  # a broken plugin: --help still works, and any command that needs plugins reports it
     return app

@@ -5,7 +5,7 @@ Use the fixtures from a plugin's ``conftest.py``::
     pytest_plugins = ["energyflow.testing"]
 
     def test_my_sampler_is_registered(plugin_manager):
-        assert "my_sampler" in energyflow.plugins.registry("sampler").names()
+        assert "my_sampler" in energyflow.registry.get_registry("sampler").names()
 
 or the context managers directly, outside pytest.
 """
@@ -20,12 +20,14 @@ import pytest
 import torch
 
 from energyflow.core.energy import Energy, energy_and_grad
-from energyflow.plugins import (
+from energyflow.registry.manager import (
     PluginManager,
     get_plugin_manager,
     make_plugin_manager,
     use_plugin_manager,
 )
+
+__all__ = ["check_energy", "fresh_plugin_manager", "inline_plugin", "plugin_manager", "register_plugin"]
 
 
 @contextlib.contextmanager

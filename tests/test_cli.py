@@ -9,9 +9,8 @@ import tomllib
 import typer
 from typer.testing import CliRunner
 
-from energyflow import __version__
+from energyflow import __version__, hookimpl
 from energyflow.cli import make_app
-from energyflow.hookspecs import hookimpl
 
 pytestmark = pytest.mark.usefixtures("plugin_manager")
 WIDE = {"COLUMNS": "200", "NO_COLOR": "1"}
@@ -88,7 +87,7 @@ def test_bad_recipe_value_is_one_line(tiny_recipe):
 
 def test_plugins_and_describe():
     table = invoke("plugins").stdout
-    assert "energyflow.builtins" in table and "built-in" in table and "langevin (sgld)" in table
+    assert "energyflow.registry.builtin_components" in table and "built-in" in table and "langevin (sgld)" in table
     records = json.loads(invoke("plugins", "--json").stdout)
     assert records[0]["registers"]["task"] == ["generate", "sample", "compose"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import re
@@ -11,10 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from energyflow import hookspecs, plugins
+from energyflow import registry as plugins
 from energyflow.cli import make_app
 from energyflow.recipe import TABLES, parse_recipe
-from energyflow.run import Run
+from energyflow.registry import hookspecs
+from energyflow.runtime import Run
 from energyflow.testing import check_energy, inline_plugin
 
 DOCS = Path(__file__).parent.parent / "docs"
@@ -57,7 +59,7 @@ def test_example_plugin_implements_every_hook_and_runs(example_plugin, tmp_path)
     assert {name for name in hookspecs.hook_names() if hasattr(example_plugin, name)} == set(hookspecs.hook_names())
     example_recipe = _block("toml", "A recipe using all of it")
     with inline_plugin(example_plugin, name="extras"):
-        names = {kind: plugins.registry(kind).names() for kind in plugins.KINDS}
+        names = {kind: plugins.get_registry(kind).names() for kind in plugins.KINDS}
         assert "rwm" in names["sampler"] and "blobs" in names["dataset"] and "train_only" in names["task"]
         recipe = parse_recipe(example_recipe, source="example.toml", overrides=[
             "data.n_train=256", "data.n_test=64", "train.iterations=6", "train.batch_size=16", "run.threads=1",
@@ -78,3 +80,13 @@ def test_recipes_md_documents_every_table_and_override_syntax():
     for topic in ("--set", '"none"', "plugin:name", "--resume", "recipe.toml", "metrics.json", "events.jsonl",
                   "checkpoint.pt", "samples.png"):
         assert topic in RECIPES_MD, topic
+
+
+def test_the_plugin_api_table_lists_each_modules_declared_names():
+    """docs/plugins.md's plugin API table names, per module, exactly that module's ``__all__``."""
+    section = PLUGINS_MD[PLUGINS_MD.index("## The plugin API"):PLUGINS_MD.index("## The smallest plugin")]
+    rows = re.findall(r"^\| `(energyflow[\w.]*)` \|[^|]*\| (.*) \|$", section, re.MULTILINE)
+    assert len(rows) >= 10
+    for module, names in rows:
+        listed = set(re.findall(r"`([\w]+)`", names))
+        assert listed == set(importlib.import_module(module).__all__), module

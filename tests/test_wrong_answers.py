@@ -92,7 +92,7 @@ def test_the_kl_term_differentiates_through_the_step_with_frozen_parameters():
 def test_the_sample_task_uses_the_checkpoint_weights(tiny_recipe, tmp_path):
     """Bug it catches: a sample task that ignores the checkpoint (samples a freshly initialised energy)."""
     from energyflow.recipe import load_recipe
-    from energyflow.run import Run
+    from energyflow.runtime import Run
 
     trained = tmp_path / "trained"
     Run(load_recipe(tiny_recipe), out_dir=trained, quiet=True).execute()

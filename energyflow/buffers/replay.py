@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from energyflow.chains import uniform_starts
+from energyflow.samplers.starts import uniform_starts
 
 InitFn = Callable[[int, torch.Generator | None], torch.Tensor]
 
@@ -111,6 +111,8 @@ class ReplayBuffer:
         self.init = init
         self.storage = storage
         self.per_class = per_class
+        #: sample and push take each batch's labels (the buffer protocol's flag; here: one store per class)
+        self.uses_labels = per_class
         self.num_classes = num_classes if per_class else None
         stores = num_classes if per_class else 1
         self.stores = [_Store(max(1, capacity // stores), policy) for _ in range(stores)]

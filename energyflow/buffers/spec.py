@@ -6,7 +6,7 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow.buffers.replay import POLICIES, STORAGES, ReplayBuffer
-from energyflow.components import BuildContext
+from energyflow.registry.build import BuildContext
 
 
 @frozen(kw_only=True)

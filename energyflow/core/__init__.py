@@ -3,9 +3,9 @@
 from energyflow.core.analytic import FunctionEnergy, GaussianEnergy
 from energyflow.core.context import Conditioned, Masked
 from energyflow.core.energy import Energy, energy_and_grad
-from energyflow.core.nodes import Or, Scaled, Sum, logical_or, negate, scale
+from energyflow.core.nodes import Or, Scaled, Sum, UnaryNode, logical_or, negate, scale
 
 __all__ = [
     "Conditioned", "Energy", "FunctionEnergy", "GaussianEnergy", "Masked", "Or", "Scaled",
-    "Sum", "energy_and_grad", "logical_or", "negate", "scale",
+    "Sum", "UnaryNode", "energy_and_grad", "logical_or", "negate", "scale",
 ]

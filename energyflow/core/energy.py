@@ -213,7 +213,7 @@ def energy_and_grad(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Energies at ``x`` (detached unless ``create_graph``) and dE/dx, touching no ``.grad``.
 
-    An energy a sampler has given a compiled step (`energyflow.compile.CompiledEnergy`, its
+    An energy a sampler has given a compiled step (`energyflow.samplers.compiled_step.CompiledEnergy`, its
     ``compiled_step`` method) is evaluated through that step unless ``create_graph``.
     """
     compiled_step = None if create_graph else getattr(energy, "compiled_step", None)

@@ -10,8 +10,8 @@ import attrs
 import torch
 from attrs import define, frozen
 
-from energyflow.compile import CompileMode, FastPath
 from energyflow.core.energy import Energy, energy_and_grad
+from energyflow.samplers.fast_path import CompileMode, FastPath
 
 Callback = Callable[[int, torch.Tensor], Any]
 
@@ -104,7 +104,7 @@ class Sampler:
     def compiled(self, mode: CompileMode = True, *, planned_steps: int | None = None,
                  log: Callable[[str], Any] | None = None) -> Sampler:
         """A copy of this sampler whose chains evaluate the energy and its gradient through a compiled
-        step (see `energyflow.compile`): ``mode`` ``True`` compiles at the first run, ``"auto"`` where
+        step (see `energyflow.samplers.fast_path`): ``mode`` ``True`` compiles at the first run, ``"auto"`` where
         the work pays the compile back (``planned_steps``: transitions expected in all, if known) and
         a probe shows it faster, ``False`` never. Compiled steps are kept per energy structure and
         chain shape, for the copy's lifetime; ``log`` receives the decisions and compile times."""

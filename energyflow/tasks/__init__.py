@@ -1,5 +1,12 @@
-"""Tasks: what a run does with its built parts. The core's own are in `generate` and `sample`."""
+"""Tasks: what a run does with its built parts, the context they receive, and their pictures.
 
-from energyflow.tasks.context import RunError, Task, TaskContext, train_metrics
+The core's own tasks are ``generate`` and ``sample`` (2-D densities and any energy) and
+``compose`` (concept expressions over named energies); image tasks live in the vision plugin.
+"""
 
-__all__ = ["RunError", "Task", "TaskContext", "train_metrics"]
+from energyflow.errors import RunError
+from energyflow.tasks.base import Task
+from energyflow.tasks.context import ChainInit, TaskContext
+from energyflow.training.stats import train_metrics
+
+__all__ = ["ChainInit", "RunError", "Task", "TaskContext", "train_metrics"]

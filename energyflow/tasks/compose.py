@@ -1,7 +1,7 @@
 """``kind = "compose"``: sample concept expressions (``"young & female & ~smiling"``) from noise.
 
 Each expression is parsed over the recipe's ``[concepts]`` (`energyflow.compose.parse`), its
-named energies trained or loaded on first use (`energyflow.ensemble.Named`), and sampled from
+named energies trained or loaded on first use (`energyflow.runtime.NamedEnergies`), and sampled from
 uniform noise with the recipe's sampler: a composed energy has no replay buffer of its own. As
 the papers' code does (``celeba_combine.py``: ``step_lr / len(models)``), the step size is divided
 by the number of concept terms (``divide_step``): the gradient of a sum of n energies is about n
@@ -19,18 +19,12 @@ import torch
 from attrs import field, frozen
 from attrs import validators as v
 
-from energyflow import viz
-from energyflow.compose import (
-    CompositionError,
-    build,
-    conjuncts,
-    evaluate,
-    names,
-    parse_tree,
-)
-from energyflow.concepts import concept_truth
-from energyflow.options import RecipeError
-from energyflow.tasks.context import RunError, Task, TaskContext
+from energyflow.compose.concepts import concept_truth
+from energyflow.compose.expressions import build, conjuncts, evaluate, names, parse_tree
+from energyflow.errors import CompositionError, RecipeError, RunError
+from energyflow.tasks import pictures as viz
+from energyflow.tasks.base import Task
+from energyflow.tasks.context import TaskContext
 
 PICTURE = "compose.png"
 
@@ -84,7 +78,7 @@ class ComposeTask(Task):
             for name in names(parse_tree(expr)):
                 if name not in known:
                     at = f"task.expressions[{i}]"
-                    from energyflow.plugins import suggest
+                    from energyflow.errors import suggest
 
                     raise RecipeError(f"{where(at)}: {at} = {expr!r}: unknown concept {name!r}{suggest(name, known)}; "
                                       "declare it in [concepts]")

@@ -2,7 +2,7 @@
 
 A task's ``run(ctx)`` gets the built parts (data, energy, sampler, buffer), the run's generator,
 device and folder, a logger and progress phases, and ``train()`` / ``load_checkpoint(path)``,
-which give a `energyflow.train.ContrastiveDivergence`. The helpers bind labels, draw chain starts
+which give a `energyflow.ContrastiveDivergence`. The helpers bind labels, draw chain starts
 (uniform noise, the training mean, or replay-buffer states with a restart share) and run the
 sampler in batches with progress.
 """
@@ -17,37 +17,26 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from attrs import define, field
 
-from energyflow.chains import bind_labels, on, uniform_starts
 from energyflow.core.energy import Energy
 from energyflow.data.dataset import TensorData
+from energyflow.errors import RunError
+from energyflow.registry.build import BuildContext
+from energyflow.samplers.starts import (
+    bind_labels,
+    takes_labels,
+    to_device,
+    uniform_starts,
+)
 
 if TYPE_CHECKING:
     from energyflow.buffers.replay import ReplayBuffer
-    from energyflow.recipe import Recipe
+    from energyflow.recipe.model import Recipe
     from energyflow.samplers.base import Sampler
-    from energyflow.train import ContrastiveDivergence
+    from energyflow.training.contrastive_divergence import ContrastiveDivergence
 
 Advance = Callable[[int], None]
+_RUN_DATA: Any = object()
 ChainInit = Literal["uniform", "mean", "buffer"]
-
-
-class Task:
-    """Base of task specs: ``build(ctx)`` returns the spec itself; ``run(ctx)`` returns the metrics.
-
-    ``requires`` names the recipe tables the task needs (``energyflow check`` insists on them).
-    """
-
-    requires: tuple[str, ...] = ()
-
-    def build(self, ctx: Any) -> Task:
-        return self
-
-    def run(self, ctx: TaskContext) -> dict[str, float]:
-        raise NotImplementedError
-
-
-class RunError(RuntimeError):
-    """A run or task cannot go on for a reason the user can fix; the CLI prints it as one line."""
 
 
 @define(kw_only=True)
@@ -67,8 +56,9 @@ class TaskContext:
         train: trains per ``[train]`` (resuming when asked) and returns the trainer.
         load_checkpoint: a trainer holding the weights saved at a path.
         write_json: writes an object as JSON into ``out_dir`` (atomically).
-        named: the recipe's named energies, concepts and classifier (`energyflow.ensemble.Named`),
+        named: the recipe's named energies, concepts and classifier (`energyflow.runtime.NamedEnergies`),
             trained or loaded on first use; ``None`` when the recipe declares none.
+        builder: builds a component or spec in the run's context (see `build`).
     """
 
     recipe: Recipe
@@ -85,19 +75,34 @@ class TaskContext:
     load_checkpoint: Callable[[str | Path], ContrastiveDivergence] = field(default=None)
     write_json: Callable[[str, Any], Path] = field(default=None)
     named: Any = field(default=None)
+    builder: Callable[..., Any] | None = field(default=None)
 
     def __attrs_post_init__(self) -> None:
         if self.phase is None:
             self.phase = _silent_phase
 
+    def build(self, component: Any, *, data: Any = _RUN_DATA, generator: torch.Generator | None = None,
+              what: str | None = None) -> Any:
+        """A component built as the run builds its own: a recipe `energyflow.recipe.Component` or a bare spec,
+        with the run's device, seed and folder, ``data`` (default: the run's) and ``generator`` (default:
+        the run's). A spec's ``ValueError`` becomes a `RunError` naming its table (or ``what``)."""
+        if self.builder is not None:
+            kwargs = {} if data is _RUN_DATA else {"data": data}
+            return self.builder(component, generator=generator, what=what, **kwargs)
+        spec = getattr(component, "spec", component)
+        ctx = BuildContext(device=self.device, generator=generator or self.generator,
+                           data=self.data if data is _RUN_DATA else data,
+                           seed=getattr(getattr(self.recipe, "run", None), "seed", 0), out_dir=self.out_dir)
+        try:
+            return spec.build(ctx)
+        except (ValueError, FileNotFoundError) as e:
+            raise RunError(f"{what or type(spec).__name__}: {e}") from e
+
     # ------------------------------------------------------------------ labels
     @property
     def conditional(self) -> bool:
         """Whether the data has labels and the energy takes ``y``: tasks bind labels then."""
-        if self.energy is None:
-            return False
-        accepted = self.energy.accepted_context()
-        return self.data.conditional and (accepted is None or "y" in accepted)
+        return takes_labels(self.energy, self.data)
 
     def draw_labels(self, n: int) -> torch.Tensor | None:
         """Labels for ``n`` samples, drawn like the training labels (``None`` if unconditional)."""
@@ -119,8 +124,8 @@ class TaskContext:
         Args:
             n: how many.
             init: ``uniform`` noise over the data's value range (IGEBM), the training ``mean``,
-                or ``buffer`` states (by ``labels`` when the buffer is per class).
-            labels: the classes of the starts, for a per-class buffer.
+                or ``buffer`` states (by ``labels`` when the buffer takes labels).
+            labels: the classes (or contexts) of the starts, for a buffer that takes labels.
             reinit_prob: with ``buffer``, the share restarted from the buffer's noise.
         """
         if init == "uniform":
@@ -131,8 +136,8 @@ class TaskContext:
             raise ValueError(f"chain_starts: init must be uniform, mean or buffer, got {init!r}")
         if self.buffer is None:
             raise RunError(f"{self.recipe.source}: starting chains from the buffer needs a [buffer] table")
-        by_class = labels if self.buffer.per_class else None
-        if self.buffer.per_class and by_class is None:
+        by_class = labels if self.buffer.uses_labels else None
+        if self.buffer.uses_labels and by_class is None:
             by_class = self.draw_labels(n)
         return self.buffer.sample(n, labels=by_class, generator=self.generator, reinit_prob=reinit_prob)
 
@@ -152,7 +157,7 @@ class TaskContext:
             for start in range(0, x0.shape[0], batch_size):
                 rows = slice(start, start + batch_size)
                 batch_energy = energy_for(energy, rows) if energy_for else energy
-                labelled = self.bind(batch_energy, on(None if labels is None else labels[rows], self.device))
+                labelled = self.bind(batch_energy, to_device(None if labels is None else labels[rows], self.device))
                 x = x0[rows].to(self.device)
                 out.append(self.sampler.sample(labelled, x, steps=steps, generator=self.generator,
                                                callback=lambda *_, c=x.shape[0]: advance(c)).cpu())
@@ -165,7 +170,7 @@ class TaskContext:
         values = []
         for start in range(0, x.shape[0], batch_size):
             rows = slice(start, start + batch_size)
-            bound = self.bind(energy, on(None if labels is None else labels[rows], self.device))
+            bound = self.bind(energy, to_device(None if labels is None else labels[rows], self.device))
             values.append(bound(x[rows].to(self.device)).cpu())
         return float(torch.cat(values).mean())
 
@@ -174,15 +179,6 @@ class TaskContext:
         test = self.data.test
         idx = torch.randperm(test.shape[0], generator=self.generator)[: min(n, test.shape[0])]
         return test[idx], (self.data.test_labels[idx] if self.data.test_labels is not None else None)
-
-
-def train_metrics(trainer: ContrastiveDivergence) -> dict[str, float]:
-    """The last training step's loss, energies and gap (empty for a trainer that never stepped)."""
-    stats = trainer.last_stats
-    out = {k: float(stats[k]) for k in ("loss", "e_pos", "e_neg") if k in stats}
-    if "e_pos" in out and "e_neg" in out:
-        out["gap"] = out["e_neg"] - out["e_pos"]
-    return out
 
 
 @contextlib.contextmanager

@@ -9,14 +9,16 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import metrics as M
-from energyflow import viz
-from energyflow.tasks.context import Task, TaskContext, train_metrics
-from energyflow.train import ContrastiveDivergence
+from energyflow.tasks import pictures as viz
+from energyflow.tasks.base import Task
+from energyflow.tasks.context import TaskContext
+from energyflow.training.contrastive_divergence import ContrastiveDivergence
+from energyflow.training.stats import train_metrics
 
 
 @frozen(kw_only=True)
-class GenerateTask(Task):
-    """Train with contrastive divergence, then sample from the replay buffer and long fresh chains."""
+class SamplingOptions(Task):
+    """What the ``generate`` and ``sample`` tasks draw and score: samples, chain length, density grid."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
 
@@ -26,6 +28,11 @@ class GenerateTask(Task):
                              metadata={"help": "steps of the long chains started from noise"})
     resolution: int = field(default=200, validator=[v.instance_of(int), v.ge(8)],
                             metadata={"help": "grid cells per axis for the density picture and grid NLL (2-D data)"})
+
+
+@frozen(kw_only=True)
+class GenerateTask(SamplingOptions):
+    """Train with contrastive divergence, then sample from the replay buffer and long fresh chains."""
 
     def run(self, ctx: TaskContext) -> dict[str, float]:
         trainer = ctx.train()

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from energyflow.buffers import ReplayBuffer, ReplayBufferSpec
-from energyflow.components import BuildContext
 from energyflow.data import TensorData
+from energyflow.registry import BuildContext
 
 
 def gen(seed=0):

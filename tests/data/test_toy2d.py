@@ -6,7 +6,6 @@ import attrs
 import pytest
 import torch
 
-from energyflow.components import BuildContext
 from energyflow.data import (
     TOY_DENSITIES,
     TensorData,
@@ -14,6 +13,7 @@ from energyflow.data import (
     sample_toy,
     toy_log_prob,
 )
+from energyflow.registry import BuildContext
 
 EXACT = ("8gaussians", "rings", "checkerboard")
 

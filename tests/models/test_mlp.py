@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch.nn.utils.parametrizations import spectral_norm
 
-from energyflow.components import BuildContext
 from energyflow.core import energy_and_grad
 from energyflow.data import TensorData, Toy2DSpec
 from energyflow.models import MLPEnergy, MLPEnergySpec
+from energyflow.registry import BuildContext
 
 
 def _gen(seed=0):

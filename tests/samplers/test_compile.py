@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import energyflow as ef
-from energyflow import compile as fast
-from energyflow import cpu_passes
 from energyflow.core.energy import energy_and_grad
+from energyflow.samplers import cpu_passes
+from energyflow.samplers import fast_path as fast
+from energyflow.samplers.compiled_step import CompiledEnergy
 
 
 def mlp(seed=0, **kwargs):
@@ -20,7 +21,7 @@ def mlp(seed=0, **kwargs):
 
 
 class EagerStep:
-    """Stands in for `fast.CompiledStep` without compiling: eager, but counts its calls."""
+    """Stands in for `CompiledStep` without compiling: eager, but counts its calls."""
 
     instances: ClassVar[list] = []
 
@@ -75,7 +76,7 @@ def test_energy_and_grad_dispatches_to_a_compiled_step_but_not_for_create_graph(
         calls.append(inner)
         return energy_and_grad(inner, x, **context)
 
-    wrapped = fast.CompiledEnergy(energy, step)
+    wrapped = CompiledEnergy(energy, step)
     values, grad = energy_and_grad(wrapped, x)
     assert calls == [energy]
     expected = energy_and_grad(energy, x)

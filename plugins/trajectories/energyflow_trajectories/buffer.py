@@ -4,7 +4,7 @@ The next state of a particle system lies close to its last one, so a chain for (
 starts at the last past state, or at the linear extrapolation of the last two (``2 * last -
 previous``), plus Gaussian noise in units of the typical distance from that start to the true next
 state (a robust spread per feature, read off the training trajectories). The
-buffer is context-aware: it sets ``per_class = True``, so the core trainer hands it each batch's
+buffer is context-aware: it sets ``uses_labels = True``, so the core trainer hands it each batch's
 labels (the contexts). It keeps no chains: ``push`` only counts.
 """
 
@@ -31,7 +31,7 @@ class LastStateStarts:
         start: ``"last"`` state or ``"extrapolate"`` (``2 * last - previous``).
     """
 
-    per_class = True  # the trainer passes each batch's labels (contexts) to sample and push
+    uses_labels = True  # the trainer passes each batch's labels (contexts) to sample and push
 
     def __init__(self, layout: ContextLayout, scale: torch.Tensor, *, noise: float = 1.0,
                  start: str = "extrapolate"):

@@ -28,7 +28,13 @@ from einops import rearrange
 from torch import nn
 
 import energyflow
-from energyflow_trajectories.data import FEATURES, ContextLayout, Scales, reference, trajectory_data
+from energyflow_trajectories.data import (
+    FEATURES,
+    ContextLayout,
+    Scales,
+    reference,
+    trajectory_data,
+)
 
 REFERENCES = ("extrapolate", "last")
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from energyflow import hookimpl
 
 if TYPE_CHECKING:
-    from energyflow.hookspecs import Register
+    from energyflow import Register
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from einops import rearrange, repeat
 
-from energyflow.metrics.frechet import frechet_distance
+from energyflow.metrics import frechet_distance
 from energyflow_trajectories.data import FEATURES, TrajectoryData
 
 #: next states (n, 4N) from contexts (n, D)

@@ -19,11 +19,16 @@ from attrs import validators as v
 from einops import rearrange
 
 import energyflow
-from energyflow.tasks import RunError, train_metrics
+from energyflow import RunError, train_metrics
 from energyflow_trajectories import baseline as B
 from energyflow_trajectories import plots
 from energyflow_trajectories.data import TrajectoryData, reference, trajectory_data
-from energyflow_trajectories.rollout import horizon_metrics, independent_fd, rollout, starts
+from energyflow_trajectories.rollout import (
+    horizon_metrics,
+    independent_fd,
+    rollout,
+    starts,
+)
 
 _count = [v.instance_of(int), v.ge(1)]
 SCORES = {"mse": "position MSE", "fd": "Frechet distance of states (to the true ones)",

@@ -10,7 +10,7 @@ from energyflow_trajectories.data import ParticlesSpec
 from energyflow_trajectories.energy import TrajectoryEnergySpec
 
 import energyflow
-from energyflow.components import BuildContext
+from energyflow import BuildContext
 from energyflow.testing import check_energy
 
 
@@ -67,7 +67,7 @@ def test_last_state_starts_sit_at_the_extrapolated_state(ctx):
     y = data.train_labels[:5]
     past, _ = data.layout.split(y)
     quiet = LastStateSpec(noise=0.0).build(ctx)
-    assert quiet.per_class  # so the core trainer passes the batch's contexts
+    assert quiet.uses_labels  # so the core trainer passes the batch's contexts
     torch.testing.assert_close(quiet.sample(5, labels=y).view(5, 3, 4), 2 * past[:, -1] - past[:, -2])
     last = LastStateSpec(noise=0.0, start="last").build(ctx)
     torch.testing.assert_close(last.sample(5, labels=y).view(5, 3, 4), past[:, -1])

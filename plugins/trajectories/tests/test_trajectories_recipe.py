@@ -11,11 +11,11 @@ import pytest
 import tomllib
 from typer.testing import CliRunner
 
-from energyflow import plugins
+from energyflow import registry as plugins
 from energyflow.cli import make_app
+from energyflow.errors import RunError
 from energyflow.recipe import load_recipe
-from energyflow.run import Run
-from energyflow.tasks import RunError
+from energyflow.runtime import Run
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = PLUGIN_ROOT.parents[1] / "recipes" / "trajectories_particles.toml"

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from energyflow_trajectories.data import ContextLayout, ParticlesSpec, Scales, reference, windows
+from energyflow_trajectories.data import (
+    ContextLayout,
+    ParticlesSpec,
+    Scales,
+    reference,
+    windows,
+)
 from energyflow_trajectories.simulate import ParticleSystem
 
-from energyflow.components import BuildContext
+from energyflow import BuildContext
 
 
 def _gen(seed: int = 0) -> torch.Generator:

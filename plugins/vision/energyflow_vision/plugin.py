@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from energyflow import hookimpl
 
 if TYPE_CHECKING:
-    from energyflow.hookspecs import Register
+    from energyflow import Register
 
 
 def _register_table(register: Register, table: dict) -> None:
@@ -30,7 +30,7 @@ def register_energies(register: Register) -> None:
 @hookimpl
 def register_samplers(register: Register) -> None:
     """augmented_langevin: Langevin with data-augmentation transitions (improved CD)."""
-    from energyflow_vision.augmented_langevin import AugmentedLangevin
+    from energyflow_vision.samplers import AugmentedLangevin
 
     register("augmented_langevin", AugmentedLangevin)
 
@@ -38,14 +38,15 @@ def register_samplers(register: Register) -> None:
 @hookimpl
 def register_regularizers(register: Register) -> None:
     """class_contrast: cross-entropy of -E(x, y) over classes, for conditional energies."""
-    from energyflow_vision.contrast import ClassContrast
+    from energyflow_vision.regularizers import ClassContrast
 
     register("class_contrast", ClassContrast)
 
 
 @hookimpl
 def register_datasets(register: Register) -> None:
-    """Image datasets: digits, mnist, fashion_mnist, cifar10, cifar100, svhn, celeba, imagenet32, image_folder."""
+    """Image datasets: digits, mnist, fashion_mnist, cifar10, cifar100, svhn, celeba, imagenet32, image_folder,
+    shapes."""
     from energyflow_vision.data import DATASETS
 
     _register_table(register, DATASETS)

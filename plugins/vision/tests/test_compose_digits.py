@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from energyflow.recipe import parse_recipe
-from energyflow.run import Run
+from energyflow.runtime import Run
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 

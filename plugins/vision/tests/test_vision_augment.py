@@ -7,8 +7,7 @@ import importlib.util
 import energyflow_vision.plugin
 import pytest
 import torch
-from energyflow_vision.augment import ImageAugment
-from energyflow_vision.augmented_langevin import AugmentedLangevin
+from energyflow_vision.samplers import AugmentedLangevin, ImageAugment
 
 from energyflow import FunctionEnergy, Langevin
 from energyflow.recipe import parse_recipe

@@ -9,20 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from energyflow_vision.contrast import ClassContrast, ClassContrastLoss
 from energyflow_vision.data import DigitsSpec
-from energyflow_vision.data.common import convert_channels
+from energyflow_vision.data.arrays import convert_channels
+from energyflow_vision.evaluation.attacks import pgd
+from energyflow_vision.evaluation.energy_classifier import calibrate, energy_logits
+from energyflow_vision.evaluation.ood_sets import build_set, dataset_tables, generate
 from energyflow_vision.nets import MnistEnergy
-from energyflow_vision.tasks.attacks import pgd
-from energyflow_vision.tasks.classifiers import calibrate, energy_logits
+from energyflow_vision.regularizers import ClassContrast, ClassContrastLoss
 from energyflow_vision.tasks.continual import EWC
-from energyflow_vision.tasks.ood_sets import build_set, dataset_tables, generate
 from PIL import Image
 from typer.testing import CliRunner
 from vision_fixtures import ctx
 
 from energyflow.cli import make_app
-from energyflow.recipe import RecipeError, load_recipe
+from energyflow.errors import RecipeError
+from energyflow.recipe import load_recipe
 from energyflow.regularizers.base import CDBatch
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
@@ -45,7 +46,7 @@ def test_dataset_tables_are_checked_with_the_recipe_and_resolved():
     assert tables["big"]["kind"] == "digits" and tables["big"]["size"] == [16, 16] and "split_seed" in tables["big"]
     with pytest.raises(ValueError, match=r"sets\.x\.sise: unknown option of dataset 'digits'; did you mean 'size'"):
         dataset_tables({"x": {"kind": "digits", "sise": 3}})
-    with pytest.raises(RecipeError, match=r"ood_digits\.toml.*\[task\].*sets\.x: no dataset named 'digitz'"):
+    with pytest.raises(RecipeError, match=r"ood_digits\.toml.*\[task\].*sets\.x\.kind = \"digitz\": no dataset named 'digitz'"):
         load_recipe(RECIPES / "ood_digits.toml", ['task.sets.x={kind="digitz"}'])
 
 

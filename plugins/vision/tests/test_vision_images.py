@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from energyflow_vision.images import grid, save_curves, save_grid, save_table, tile_table, to_uint8
+from energyflow_vision.pictures import (
+    grid,
+    save_curves,
+    save_grid,
+    save_table,
+    tile_table,
+    to_uint8,
+)
 from PIL import Image
 
 
@@ -45,7 +52,7 @@ def test_value_range_and_curves(tmp_path):
 
 
 def test_tables_and_grids_carry_their_row_and_column_labels(tmp_path):
-    from energyflow_vision.images import save_grid, save_table
+    from energyflow_vision.pictures import save_grid, save_table
 
     images = torch.zeros(6, 1, 8, 8)
     plain = Image.open(save_table(tmp_path / "plain.png", [images[:3], images[3:]]))

@@ -7,7 +7,7 @@ import math
 import energyflow_vision.plugin
 import pytest
 import torch
-from energyflow_vision.tasks.long_run import (
+from energyflow_vision.evaluation.long_run import (
     RATIO_CAP,
     floor_ceiling_ratio,
     run_snapshots,
@@ -16,7 +16,7 @@ from test_vision_tasks import TINY
 
 from energyflow import FunctionEnergy, Langevin
 from energyflow.recipe import parse_recipe
-from energyflow.run import Run
+from energyflow.runtime import Run
 from energyflow.tasks.context import TaskContext
 from energyflow.testing import fresh_plugin_manager, inline_plugin
 

@@ -146,8 +146,8 @@ def test_spec_rejects_points_and_bad_options():
 
 @pytest.mark.slow
 def test_a_conditional_net_compiles_whole_and_agrees_with_eager():
-    from energyflow.compile import CompiledStep
     from energyflow.core.energy import energy_and_grad
+    from energyflow.samplers.fast_path import CompiledStep
 
     torch.manual_seed(0)
     energy = MnistEnergy((1, 8, 8), filters=8, stem_filters=8, num_classes=10)

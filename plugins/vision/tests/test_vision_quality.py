@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 from energyflow_vision.data import DigitsSpec
-from energyflow_vision.quality import (
+from energyflow_vision.evaluation import (
     ImageQuality,
     InceptionFeatures,
     find_inception,
     kid,
     load_or_train,
+    resolve_inception,
 )
-from energyflow_vision.quality.report import resolve_inception
 from vision_fixtures import ctx
 
 from energyflow import TensorData

@@ -7,7 +7,7 @@ import torch
 from energyflow_vision.data.shapes import COLOURS, ShapesSpec
 from vision_fixtures import ctx
 
-from energyflow.plugins import registry
+from energyflow.registry import get_registry
 
 ALL4 = ("shape", "colour", "size", "position")
 
@@ -125,4 +125,4 @@ def test_bad_options_are_one_line_errors(options, message):
 
 
 def test_registered_as_a_dataset():
-    assert registry("dataset").resolve("shapes").factory is ShapesSpec
+    assert get_registry("dataset").resolve("shapes").factory is ShapesSpec

@@ -13,8 +13,9 @@ from energyflow_vision.tasks import hidden_mask, salt_and_pepper
 from vision_fixtures import ctx
 
 from energyflow import Langevin
+from energyflow.errors import RunError
 from energyflow.recipe import parse_recipe
-from energyflow.run import Run, RunError
+from energyflow.runtime import Run
 from energyflow.testing import fresh_plugin_manager, inline_plugin
 
 TINY = """\
@@ -205,14 +206,28 @@ def test_task_on_points_data_is_refused(pm, tmp_path):
 def test_plugin_is_registered_through_its_entry_point():
     from importlib.metadata import entry_points
 
-    from energyflow.plugins import make_plugin_manager, registry
+    from energyflow.registry import get_registry, make_plugin_manager
 
     eps = [ep for ep in entry_points(group="energyflow") if ep.name == "vision"]
     if not eps:
         pytest.skip("energyflow-vision is importable but not installed (pip install -e plugins/vision --no-deps)")
     assert eps[0].value == "energyflow_vision.plugin"
     manager = make_plugin_manager(entry_points=True)
-    assert {"resnet32", "mnist_net"} <= set(registry("energy", manager).names())
-    assert {"digits", "cifar10", "celeba", "imagenet32", "image_folder"} <= set(registry("dataset", manager).names())
-    assert registry("task", manager).resolve("inpaint").plugin == "vision"
+    assert {"resnet32", "mnist_net"} <= set(get_registry("energy", manager).names())
+    assert {"digits", "cifar10", "celeba", "imagenet32", "image_folder"} <= set(get_registry("dataset", manager).names())
+    assert get_registry("task", manager).resolve("inpaint").plugin == "vision"
     assert ctx() is not None
+
+
+def test_readme_and_hook_docstrings_name_every_registration():
+    from energyflow_vision import plugin
+    from energyflow_vision.data import DATASETS
+    from energyflow_vision.nets import ENERGIES
+    from energyflow_vision.tasks import TASKS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for table, hook in ((ENERGIES, plugin.register_energies), (DATASETS, plugin.register_datasets),
+                        (TASKS, plugin.register_tasks)):
+        for name in table:
+            assert f"`{name}`" in readme, f"plugins/vision/README.md does not name {name!r}"
+            assert name in hook.__doc__, f"{hook.__name__}'s docstring does not name {name!r}"

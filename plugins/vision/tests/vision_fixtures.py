@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from energyflow.components import BuildContext
+from energyflow import BuildContext
 
 CELEBA_ATTRIBUTES = ["Male", "Smiling", "Young"]
 

@@ -1,18 +1,24 @@
-"""Image datasets: embedded digits, MNIST / Fashion-MNIST, CIFAR-10 / -100, SVHN, CelebA, ImageNet 32x32, folders.
+"""Image datasets: the registration table `DATASETS`, the one list of what the plugin offers.
 
 Each is a recipe spec whose ``build(ctx)`` returns an energyflow `TensorData` of ``(C, H, W)``
-float images in [0, 1], the training split dequantized as in IGEBM.
+float images in [0, 1], the training split dequantized as in IGEBM. The datasets read from files
+subclass `ImageDataSpec` (``base``) and only say how they read them; ``layout`` holds their
+errors, ``arrays`` the array conversions, ``picture_files`` the Pillow reader. ``shapes`` renders
+its scenes (``shape_scene``) instead of reading files. `plugin.register_datasets` registers
+`DATASETS`, and a test checks that the README names each of them.
 """
 
+from energyflow_vision.data.arrays import convert_channels, dequantize, resize_images
+from energyflow_vision.data.base import ImageDataSpec, ImageSplits
 from energyflow_vision.data.celeba import CelebASpec
 from energyflow_vision.data.cifar import Cifar10Spec
 from energyflow_vision.data.cifar100 import Cifar100Spec
-from energyflow_vision.data.common import DatasetLayoutError, ImageDataSpec, dequantize
 from energyflow_vision.data.digits import DigitsSpec
 from energyflow_vision.data.folder import ImageFolderSpec
 from energyflow_vision.data.imagenet32 import ImageNet32Spec
+from energyflow_vision.data.layout import DatasetLayoutError
 from energyflow_vision.data.mnist import FashionMnistSpec, MnistSpec
-from energyflow_vision.data.shapes import ShapesSpec
+from energyflow_vision.data.shapes import ShapesData, ShapesSpec
 from energyflow_vision.data.svhn import SvhnSpec
 
 #: Registration table: name -> (spec, aliases).
@@ -30,6 +36,7 @@ DATASETS = {
 }
 
 __all__ = [
-    "DATASETS", "CelebASpec", "Cifar10Spec", "Cifar100Spec", "DatasetLayoutError", "DigitsSpec", "FashionMnistSpec", "ImageDataSpec",
-    "ImageFolderSpec", "ImageNet32Spec", "MnistSpec", "SvhnSpec", "dequantize",
+    "DATASETS", "CelebASpec", "Cifar10Spec", "Cifar100Spec", "DatasetLayoutError", "DigitsSpec", "FashionMnistSpec",
+    "ImageDataSpec", "ImageFolderSpec", "ImageNet32Spec", "ImageSplits", "MnistSpec", "ShapesData", "ShapesSpec",
+    "SvhnSpec", "convert_channels", "dequantize", "resize_images",
 ]

@@ -13,23 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from attrs import field, frozen
 from attrs import validators as v
 
-from energyflow import TensorData
-from energyflow_vision.data.common import (
+from energyflow_vision.data.base import (
     SIZE,
-    DatasetLayoutError,
     ImageDataSpec,
-    as_tensor_u8,
-    finish,
-    layout_error,
-    require_root,
+    ImageSplits,
     root_field,
     square,
 )
-from energyflow_vision.data.pictures import read_picture
+from energyflow_vision.data.layout import DatasetLayoutError, layout_error, require_root
+from energyflow_vision.data.picture_files import read_picture
 
 EXPECTED = "img_align_celeba/*.jpg, list_attr_celeba.txt and list_eval_partition.txt in the root (or <root>/celeba/)"
 #: where to get the files, said by every error that means the data is not there
@@ -70,6 +65,7 @@ def read_partition(path: Path) -> dict[str, int]:
 class CelebASpec(ImageDataSpec):
     """CelebA aligned faces with binary attribute vectors (center crop, resize)."""
 
+    name = "celeba"
     root: str | None = root_field("img_align_celeba/, list_attr_celeba.txt and list_eval_partition.txt")
     attributes: tuple[str, ...] = field(default=(), converter=tuple, validator=v.deep_iterable(v.instance_of(str)),
                                         metadata={"help": "attribute names to keep, e.g. [\"Smiling\", \"Male\"]; [] keeps all 40"})
@@ -80,7 +76,7 @@ class CelebASpec(ImageDataSpec):
     test_limit: int | None = field(default=1000, validator=v.optional([v.instance_of(int), v.ge(1)]),
                                    metadata={"help": "keep only the first N test images (each is a JPEG to decode); none keeps all"})
 
-    def build(self, ctx: Any) -> TensorData:
+    def read(self, ctx: Any) -> ImageSplits:
         if self.root is None:
             raise DatasetLayoutError(f"celeba: no root given; set data.root to a folder holding {EXPECTED}. {PUBLISHED}")
         base = require_root("celeba", self.root, MISSING)
@@ -98,7 +94,7 @@ class CelebASpec(ImageDataSpec):
         columns = [names.index(a) for a in keep]
         splits = {}
         for split, codes, limit in (("train", (0,), self.limit), ("test", (2,), self.test_limit)):
-            files = sorted(f for f, s in partition.items() if s in codes)[:limit]
+            files = sorted(f for f, s in partition.items() if s in codes)[:limit]  # decode no more than kept
             images = [read_picture(base / "img_align_celeba" / f, "celeba", EXPECTED, crop=self.crop, size=self.size)
                       for f in files]
             missing = [f for f in files if f not in table]
@@ -107,9 +103,6 @@ class CelebASpec(ImageDataSpec):
             labels = np.stack([table[f][columns] for f in files]) if files else np.zeros((0, len(keep)), np.float32)
             if not images:
                 raise layout_error("celeba", f"no {split} images listed in", base / "list_eval_partition.txt", EXPECTED)
-            splits[split] = (as_tensor_u8(np.stack(images)), torch.as_tensor(labels))
-        return finish(
-            "celeba", splits["train"][0], splits["test"][0], generator=ctx.generator,
-            train_labels=splits["train"][1], test_labels=splits["test"][1], num_classes=len(keep),
-            class_names=keep, dequantize_train=self.dequantize, channels=self.channels,
-        )
+            splits[split] = (np.stack(images), labels)
+        return ImageSplits(train=splits["train"][0], test=splits["test"][0], train_labels=splits["train"][1],
+                           test_labels=splits["test"][1], num_classes=len(keep), class_names=keep)

@@ -11,20 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from attrs import frozen
 from einops import rearrange
 
-from energyflow import TensorData
-from energyflow_vision.data.common import (
-    ImageDataSpec,
-    as_tensor_u8,
-    find_file,
-    finish,
-    layout_error,
-    require_root,
-    root_field,
-)
+from energyflow_vision.data.base import ImageDataSpec, ImageSplits, root_field
+from energyflow_vision.data.layout import find_file, layout_error, require_root
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 EXPECTED = "cifar-10-batches-py/ with data_batch_1..5 and test_batch (the python pickles)"
@@ -52,20 +43,15 @@ def read_batch(path: Path, dataset: str = "cifar10", num_classes: int = 10) -> t
 class Cifar10Spec(ImageDataSpec):
     """CIFAR-10 (50k train / 10k test, 32x32 colour, 10 classes) from the python pickles."""
 
+    name = "cifar10"
     root: str | None = root_field("cifar-10-batches-py/ (or that folder itself)")
 
-    def build(self, ctx: Any) -> TensorData:
+    def read(self, ctx: Any) -> ImageSplits:
         base = require_root("cifar10", self.root, EXPECTED)
         folders = [base / "cifar-10-batches-py", base]
         folder = next((f for f in folders if (f / "data_batch_1").is_file()), folders[0])
         train = [read_batch(find_file("cifar10", [folder], [f"data_batch_{i}"], EXPECTED)) for i in range(1, 6)]
         test_images, test_labels = read_batch(find_file("cifar10", [folder], ["test_batch"], EXPECTED))
-        train_images = np.concatenate([b[0] for b in train])
-        train_labels = np.concatenate([b[1] for b in train])
-        x_train, y_train = self.cap(as_tensor_u8(train_images), torch.as_tensor(train_labels))
-        x_test, y_test = self.cap(as_tensor_u8(test_images), torch.as_tensor(test_labels), test=True)
-        return finish(
-            "cifar10", x_train, x_test, generator=ctx.generator, train_labels=y_train, test_labels=y_test,
-            num_classes=10, class_names=CIFAR10_CLASSES, dequantize_train=self.dequantize, size=self.size,
-            channels=self.channels,
-        )
+        return ImageSplits(train=np.concatenate([b[0] for b in train]), test=test_images,
+                           train_labels=np.concatenate([b[1] for b in train]), test_labels=test_labels,
+                           num_classes=10, class_names=CIFAR10_CLASSES)

@@ -11,21 +11,12 @@ import pickle
 from typing import Any
 
 import numpy as np
-import torch
 from attrs import field, frozen
 from attrs import validators as v
 from einops import rearrange
 
-from energyflow import TensorData
-from energyflow_vision.data.common import (
-    ImageDataSpec,
-    as_tensor_u8,
-    find_file,
-    finish,
-    layout_error,
-    require_root,
-    root_field,
-)
+from energyflow_vision.data.base import ImageDataSpec, ImageSplits, root_field
+from energyflow_vision.data.layout import find_file, layout_error, require_root
 
 EXPECTED = "cifar-100-python/ with the pickles train and test"
 
@@ -49,19 +40,15 @@ def read_split(path, labels: str) -> tuple[np.ndarray, np.ndarray]:
 class Cifar100Spec(ImageDataSpec):
     """CIFAR-100 (50k train / 10k test, 32x32 colour, 100 fine or 20 coarse classes) from the python pickles."""
 
+    name = "cifar100"
     root: str | None = root_field("cifar-100-python/ (or that folder itself)")
     labels: str = field(default="fine", validator=v.in_(("fine", "coarse")),
                         metadata={"help": "fine (100 classes) or coarse (20 superclasses) labels"})
 
-    def build(self, ctx: Any) -> TensorData:
+    def read(self, ctx: Any) -> ImageSplits:
         base = require_root("cifar100", self.root, EXPECTED)
         folders = [base / "cifar-100-python", base]
         train_x, train_y = read_split(find_file("cifar100", folders, ["train"], EXPECTED), self.labels)
         test_x, test_y = read_split(find_file("cifar100", folders, ["test"], EXPECTED), self.labels)
-        x_train, y_train = self.cap(as_tensor_u8(train_x), torch.as_tensor(train_y))
-        x_test, y_test = self.cap(as_tensor_u8(test_x), torch.as_tensor(test_y), test=True)
-        return finish(
-            "cifar100", x_train, x_test, generator=ctx.generator, train_labels=y_train, test_labels=y_test,
-            num_classes=100 if self.labels == "fine" else 20, dequantize_train=self.dequantize, size=self.size,
-            channels=self.channels,
-        )
+        return ImageSplits(train=train_x, test=test_x, train_labels=train_y, test_labels=test_y,
+                           num_classes=100 if self.labels == "fine" else 20)

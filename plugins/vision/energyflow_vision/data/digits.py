@@ -17,8 +17,8 @@ from attrs import field, frozen
 from attrs import validators as v
 from einops import rearrange
 
-from energyflow import TensorData
-from energyflow_vision.data.common import ImageDataSpec, as_tensor_u8, finish
+from energyflow_vision.data.arrays import as_tensor_u8
+from energyflow_vision.data.base import ImageDataSpec, ImageSplits
 
 
 @lru_cache(maxsize=1)
@@ -47,18 +47,14 @@ def stratified_split(labels: torch.Tensor, test_fraction: float, seed: int) -> t
 class DigitsSpec(ImageDataSpec):
     """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes), embedded."""
 
+    name = "digits"
     test_fraction: float = field(default=0.2, converter=float, validator=[v.gt(0.0), v.lt(1.0)],
                                  metadata={"help": "share of each class held out as the test split"})
     split_seed: int = field(default=0, validator=v.instance_of(int),
                             metadata={"help": "seed of the fixed stratified train/test split"})
 
-    def build(self, ctx: Any) -> TensorData:
+    def read(self, ctx: Any) -> ImageSplits:
         images, labels = load_digits_u8()
         train_idx, test_idx = stratified_split(labels, self.test_fraction, self.split_seed)
-        train, train_labels = self.cap(images[train_idx], labels[train_idx])
-        test, test_labels = self.cap(images[test_idx], labels[test_idx], test=True)
-        return finish(
-            "digits", train, test, generator=ctx.generator, train_labels=train_labels, test_labels=test_labels,
-            num_classes=10, class_names=[str(d) for d in range(10)], dequantize_train=self.dequantize,
-            size=self.size, channels=self.channels,
-        )
+        return ImageSplits(train=images[train_idx], test=images[test_idx], train_labels=labels[train_idx],
+                           test_labels=labels[test_idx], num_classes=10, class_names=[str(d) for d in range(10)])

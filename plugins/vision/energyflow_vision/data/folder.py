@@ -20,18 +20,11 @@ import torch
 from attrs import field, frozen
 from attrs import validators as v
 
-from energyflow import TensorData
-from energyflow_vision.data.common import (
-    DatasetLayoutError,
-    ImageDataSpec,
-    as_tensor_u8,
-    finish,
-    layout_error,
-    require_root,
-    root_field,
-)
+from energyflow_vision.data.arrays import as_tensor_u8
+from energyflow_vision.data.base import ImageDataSpec, ImageSplits, root_field
 from energyflow_vision.data.digits import stratified_split
-from energyflow_vision.data.pictures import PICTURE_SUFFIXES, read_picture
+from energyflow_vision.data.layout import DatasetLayoutError, layout_error, require_root
+from energyflow_vision.data.picture_files import PICTURE_SUFFIXES, read_picture
 
 EXPECTED = "root/<class>/*.png|jpg (or root/train/<class>/ and root/test/<class>/, or root/*.png)"
 
@@ -62,6 +55,7 @@ def scan(folder: Path, classes: list[str] | None = None) -> tuple[list[Path], li
 class ImageFolderSpec(ImageDataSpec):
     """Pictures in class subfolders (root/<class>/*.png|jpg), read with Pillow."""
 
+    name = "image_folder"
     root: str | None = root_field("<class>/*.png|jpg subfolders (or train/ and test/ holding them)")
     channels: int = field(default=3, validator=v.in_((1, 3)), metadata={"help": "1 (grey) or 3 (RGB)"})
     crop: int | None = field(default=None, validator=v.optional([v.instance_of(int), v.ge(1)]),
@@ -91,7 +85,7 @@ class ImageFolderSpec(ImageDataSpec):
         n_test = min(labels.shape[0] - 1, max(1, round(self.test_fraction * labels.shape[0])))
         return order[n_test:].sort().values, order[:n_test].sort().values
 
-    def build(self, ctx: Any) -> TensorData:
+    def read(self, ctx: Any) -> ImageSplits:
         base = require_root("image_folder", self.root, EXPECTED)
         if (base / "train").is_dir() and (base / "test").is_dir():
             train_paths, train_y, classes = scan(base / "train")
@@ -109,16 +103,13 @@ class ImageFolderSpec(ImageDataSpec):
             test_paths, test_y = [paths[i] for i in test_idx], [labels[i] for i in test_idx]
         if not train_paths or not test_paths:
             raise layout_error("image_folder", "no pictures in a split under", base, EXPECTED)
-        train_paths, test_paths = train_paths[: self.limit], test_paths[: self.test_limit]
+        train_paths, test_paths = train_paths[: self.limit], test_paths[: self.test_limit]  # read no more than kept
         train_y, test_y = train_y[: len(train_paths)], test_y[: len(test_paths)]
         train, test = self._read(train_paths), self._read(test_paths)
         if train.shape[1:] != test.shape[1:]:
             raise DatasetLayoutError(f"image_folder: train pictures {tuple(train.shape[1:])} and test pictures "
                                      f"{tuple(test.shape[1:])} differ in size under {base}; set data.size")
-        return finish(
-            "image_folder", train, test, generator=ctx.generator,
-            train_labels=torch.as_tensor(train_y) if labelled else None,
-            test_labels=torch.as_tensor(test_y) if labelled else None,
-            num_classes=len(classes) if labelled else None, class_names=classes if labelled else None,
-            dequantize_train=self.dequantize,
-        )
+        if not labelled:
+            return ImageSplits(train=train, test=test)
+        return ImageSplits(train=train, test=test, train_labels=torch.as_tensor(train_y),
+                           test_labels=torch.as_tensor(test_y), num_classes=len(classes), class_names=classes)

@@ -14,21 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from attrs import field, frozen
 from attrs import validators as v
 from einops import rearrange
 
-from energyflow import TensorData
-from energyflow_vision.data.common import (
-    ImageDataSpec,
-    as_tensor_u8,
-    find_file,
-    finish,
-    layout_error,
-    require_root,
-    root_field,
-)
+from energyflow_vision.data.base import ImageDataSpec, ImageSplits, root_field
+from energyflow_vision.data.layout import find_file, layout_error, require_root
 
 EXPECTED = "train_data_batch_1..10 and val_data (.npz, keys data and labels, labels 1..1000) in the root folder"
 
@@ -53,12 +44,13 @@ def read_npz_batch(path: Path, dataset: str = "imagenet32") -> tuple[np.ndarray,
 class ImageNet32Spec(ImageDataSpec):
     """Downsampled ImageNet 32x32 (1.28M train / 50k val, 1000 classes) from the npz batches."""
 
+    name = "imagenet32"
     root: str | None = root_field("train_data_batch_1..10 and val_data (.npz)")
     batches: tuple[int, ...] = field(default=tuple(range(1, 11)), converter=tuple,
                                      validator=[v.min_len(1), v.deep_iterable(v.and_(v.instance_of(int), v.ge(1), v.le(10)))],
                                      metadata={"help": "which training batches (1..10) to read"})
 
-    def build(self, ctx: Any) -> TensorData:
+    def read(self, ctx: Any) -> ImageSplits:
         base = require_root("imagenet32", self.root, EXPECTED)
         images, labels, count = [], [], 0
         for b in self.batches:
@@ -67,13 +59,8 @@ class ImageNet32Spec(ImageDataSpec):
             images.append(x)
             labels.append(y)
             count += x.shape[0]
-            if self.limit is not None and count >= self.limit:
+            if self.limit is not None and count >= self.limit:  # enough read: build keeps the first limit
                 break
         test_x, test_y = read_npz_batch(find_file("imagenet32", [base], ["val_data.npz", "val_data"], EXPECTED))
-        x_train, y_train = self.cap(as_tensor_u8(np.concatenate(images)), torch.as_tensor(np.concatenate(labels)))
-        x_test, y_test = self.cap(as_tensor_u8(test_x), torch.as_tensor(test_y), test=True)
-        return finish(
-            "imagenet32", x_train, x_test, generator=ctx.generator, train_labels=y_train, test_labels=y_test,
-            num_classes=1000, dequantize_train=self.dequantize, size=self.size,
-            channels=self.channels,
-        )
+        return ImageSplits(train=np.concatenate(images), test=test_x, train_labels=np.concatenate(labels),
+                           test_labels=test_y, num_classes=1000)

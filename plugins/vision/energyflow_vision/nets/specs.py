@@ -14,7 +14,12 @@ from attrs import validators as v
 from energyflow import Energy
 from energyflow_vision.nets.layers import ACTIVATIONS
 from energyflow_vision.nets.mnist import MnistEnergy
-from energyflow_vision.nets.resnet import resnet32, resnet32_large, resnet32_wider, resnet128
+from energyflow_vision.nets.resnet import (
+    resnet32,
+    resnet32_large,
+    resnet32_wider,
+    resnet128,
+)
 
 _int = [v.instance_of(int), v.ge(1)]
 

@@ -5,7 +5,7 @@ from energyflow_vision.tasks.classify import ClassifyTask
 from energyflow_vision.tasks.continual import ContinualTask
 from energyflow_vision.tasks.cross_class import CrossClassTask
 from energyflow_vision.tasks.denoise import DenoiseTask, salt_and_pepper
-from energyflow_vision.tasks.generate import GenerateImagesTask
+from energyflow_vision.tasks.generate_images import GenerateImagesTask
 from energyflow_vision.tasks.inpaint import InpaintTask, hidden_mask
 from energyflow_vision.tasks.ood import OodTask
 from energyflow_vision.tasks.robust import RobustTask

@@ -6,7 +6,7 @@ training split (IGEBM fits such an energy bias before classifying). With ``refin
 input is first refined by the recipe's sampler, one copy per class under that class's energy and
 kept within ``refine_box`` of the input, as IGEBM refines attacked images. The baseline is a
 softmax classifier of the same architecture trained on the same data in the same run
-(`energyflow_vision.tasks.classifiers`). Writes ``classify.png`` (accuracy per class of each
+(`energyflow_vision.evaluation.softmax_baseline`). Writes ``classify.png`` (accuracy per class of each
 classifier) and the accuracies in ``metrics.json``.
 """
 
@@ -19,12 +19,8 @@ from attrs import field, frozen
 from attrs import validators as v
 from einops import repeat
 
-from energyflow.chains import bind_labels
-from energyflow.core.energy import Energy
-from energyflow.core.nodes import UnaryNode
-from energyflow.tasks.context import Task, TaskContext, train_metrics
-from energyflow_vision.images import save_panels
-from energyflow_vision.tasks.classifiers import (
+from energyflow import Energy, Task, TaskContext, UnaryNode, bind_labels, train_metrics
+from energyflow_vision.evaluation.energy_classifier import (
     Logits,
     accuracy,
     batched,
@@ -32,9 +28,14 @@ from energyflow_vision.tasks.classifiers import (
     calibrated,
     energy_logits,
     require_classes,
-    trained_softmax,
 )
-from energyflow_vision.tasks.common import checkpoint_field, require_images, trained
+from energyflow_vision.evaluation.softmax_baseline import trained_softmax
+from energyflow_vision.evaluation.task_setup import (
+    checkpoint_field,
+    require_images,
+    trained,
+)
+from energyflow_vision.pictures import save_panels
 
 _positive = [v.instance_of(int), v.ge(1)]
 

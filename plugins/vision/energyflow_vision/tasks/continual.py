@@ -5,7 +5,7 @@ training images after another and never sees an earlier task's data again. After
 model classifies the test images of all classes seen so far, choosing among those classes.
 
 - ``energy``: the recipe's conditional energy trained by the core's contrastive-divergence step
-  (`energyflow.train.ContrastiveDivergence.step`, the recipe's sampler, buffer, regularizers and
+  (`energyflow.training.ContrastiveDivergence.step`, the recipe's sampler, buffer, regularizers and
   ``[train]`` optimiser settings) on the current task's batches; the recipe's ``class_contrast``
   regularizer with ``classes = "batch"`` contrasts only the classes present in the batch, so the
   energies of earlier classes are not pushed up (Li et al. 2020). The replay buffer holds chains
@@ -31,17 +31,18 @@ import torch.nn.functional as F
 from attrs import field, frozen
 from attrs import validators as v
 
-from energyflow.components import BuildContext, build
-from energyflow.tasks.context import RunError, Task, TaskContext
-from energyflow_vision.images import save_panels
-from energyflow_vision.tasks.classifiers import (
+from energyflow import RunError, Task, TaskContext
+from energyflow_vision.evaluation.energy_classifier import (
     batched,
     energy_logits,
-    fit_softmax,
     require_classes,
+)
+from energyflow_vision.evaluation.softmax_baseline import (
+    fit_softmax,
     softmax_classifier,
 )
-from energyflow_vision.tasks.common import require_images
+from energyflow_vision.evaluation.task_setup import require_images
+from energyflow_vision.pictures import save_panels
 
 _positive = [v.instance_of(int), v.ge(1)]
 
@@ -150,8 +151,7 @@ class ContinualTask(Task):
 
     # ------------------------------------------------------------------ learners: (learn, predict)
     def _energy_learner(self, ctx: TaskContext, classes: int) -> tuple[Callable, Callable]:
-        build_ctx = BuildContext(device=ctx.device, generator=ctx.generator, data=ctx.data, seed=ctx.recipe.run.seed)
-        regularizers = [build(c.spec, build_ctx) for c in ctx.recipe.regularizers]
+        regularizers = [ctx.build(c) for c in ctx.recipe.regularizers]
         trainer = ctx.recipe.train.trainer(ctx.energy, ctx.sampler, ctx.buffer, regularizers)
         if not any(getattr(r, "classes", None) == "batch" for r in regularizers):
             ctx.log("note: no class_contrast regularizer with classes = \"batch\"; the energy learns each class "

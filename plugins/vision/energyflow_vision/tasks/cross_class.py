@@ -15,10 +15,14 @@ import torch
 from attrs import field, frozen
 from attrs import validators as v
 
-from energyflow.tasks.context import RunError, Task, TaskContext, train_metrics
-from energyflow_vision.images import save_table
-from energyflow_vision.quality.classifier import load_or_train, predict
-from energyflow_vision.tasks.common import checkpoint_field, require_images, trained
+from energyflow import RunError, Task, TaskContext, train_metrics
+from energyflow_vision.evaluation.quality_classifier import load_or_train, predict
+from energyflow_vision.evaluation.task_setup import (
+    checkpoint_field,
+    require_images,
+    trained,
+)
+from energyflow_vision.pictures import save_table
 
 
 @frozen(kw_only=True)

@@ -17,9 +17,8 @@ from attrs import field, frozen
 from attrs import validators as v
 from einops import repeat
 
-from energyflow.tasks.context import Task, TaskContext, train_metrics
-from energyflow_vision.images import save_table
-from energyflow_vision.tasks.common import (
+from energyflow import Task, TaskContext, train_metrics
+from energyflow_vision.evaluation.task_setup import (
     checkpoint_field,
     labels_field,
     psnr,
@@ -27,6 +26,7 @@ from energyflow_vision.tasks.common import (
     restoration_labels,
     trained,
 )
+from energyflow_vision.pictures import save_table
 
 
 def salt_and_pepper(images: torch.Tensor, fraction: float = 0.1, low: float = 0.1, high: float = 0.9,

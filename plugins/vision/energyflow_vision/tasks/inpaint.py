@@ -21,15 +21,15 @@ from attrs import field, frozen
 from attrs import validators as v
 from einops import repeat
 
-from energyflow.tasks.context import Task, TaskContext, train_metrics
-from energyflow_vision.images import save_table
-from energyflow_vision.tasks.common import (
+from energyflow import Task, TaskContext, train_metrics
+from energyflow_vision.evaluation.task_setup import (
     checkpoint_field,
     labels_field,
     require_images,
     restoration_labels,
     trained,
 )
+from energyflow_vision.pictures import save_table
 
 REGIONS = ("bottom_half", "top_half", "left_half", "right_half", "box", "random")
 INITS = ("noise", "mean", "buffer")

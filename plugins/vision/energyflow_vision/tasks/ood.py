@@ -8,11 +8,11 @@ out-of-distribution set against the in-distribution test images:
   free energy of the marginal) and ``energy_mean``;
 - ``grad_norm``: ``|dE/dx|`` (of ``energy_lse`` for a conditional model);
 - ``softmax``: minus the max softmax probability of a classifier of the same architecture
-  trained on the same data (`energyflow_vision.tasks.classifiers.SoftmaxClassifier`), the
+  trained on the same data (`energyflow_vision.evaluation.softmax_baseline.SoftmaxClassifier`), the
   baseline (Hendrycks & Gimpel 2017), trained in the same run.
 
 Sets are dataset tables (``[task.sets.<name>]``, any registered image dataset, brought to the
-model's shape) and generated ones (`energyflow_vision.tasks.ood_sets.GENERATED`). Writes
+model's shape) and generated ones (`energyflow_vision.evaluation.ood_sets.GENERATED`). Writes
 ``ood_auroc.png`` (AUROC per set and score), ``ood_hist_<set>.png`` (score histograms),
 ``ood_sets.png`` (a row of images per set) and ``ood_auroc.json``.
 """
@@ -25,23 +25,27 @@ import torch
 from attrs import field, frozen
 from attrs import validators as v
 
+from energyflow import RunError, Task, TaskContext, train_metrics
 from energyflow.metrics import auroc
-from energyflow.tasks.context import RunError, Task, TaskContext, train_metrics
-from energyflow_vision.images import save_grid, save_histograms, save_panels
-from energyflow_vision.tasks.classifiers import (
+from energyflow_vision.evaluation.energy_classifier import (
     accuracy,
     batched,
     energy_logits,
-    trained_softmax,
 )
-from energyflow_vision.tasks.common import checkpoint_field, require_images, trained
-from energyflow_vision.tasks.ood_sets import (
+from energyflow_vision.evaluation.ood_sets import (
     GENERATED,
     build_set,
     dataset_tables,
     generate,
     generated_names,
 )
+from energyflow_vision.evaluation.softmax_baseline import trained_softmax
+from energyflow_vision.evaluation.task_setup import (
+    checkpoint_field,
+    require_images,
+    trained,
+)
+from energyflow_vision.pictures import save_grid, save_histograms, save_panels
 
 _positive = [v.instance_of(int), v.ge(1)]
 

@@ -1,6 +1,6 @@
 """``kind = "robust"``: robust accuracy of the energy classifier and the softmax baseline under PGD.
 
-Both classifiers of the ``classify`` task are attacked with PGD (`energyflow_vision.tasks.attacks`:
+Both classifiers of the ``classify`` task are attacked with PGD (`energyflow_vision.evaluation.attacks`:
 random start, L-infinity and L2, cross-entropy and margin losses, an image robust only if it
 survives every loss) at every epsilon of a sweep. An image broken at one epsilon is broken at
 every larger one (the smaller ball lies inside), so each epsilon attacks only the survivors. The
@@ -24,10 +24,10 @@ import torch
 from attrs import field, frozen
 from attrs import validators as v
 
-from energyflow.tasks.context import TaskContext
-from energyflow_vision.images import save_panels
-from energyflow_vision.tasks.attacks import LOSSES, NORMS, pgd
-from energyflow_vision.tasks.classifiers import Logits, accuracy, describe
+from energyflow import TaskContext
+from energyflow_vision.evaluation.attacks import LOSSES, NORMS, pgd
+from energyflow_vision.evaluation.energy_classifier import Logits, accuracy
+from energyflow_vision.pictures import save_panels
 from energyflow_vision.tasks.classify import ClassifyTask
 
 
@@ -110,11 +110,11 @@ class RobustTask(ClassifyTask):
         for norm, rows in table.items():
             for name, accuracies in rows.items():
                 for eps, acc in zip(sweeps[norm], accuracies):
-                    metrics[f"{norm}_{describe(eps)}_{name}"] = acc
+                    metrics[f"{norm}_{eps:g}_{name}"] = acc
         for norm, rows in subset.items():
             for name, accuracies in rows.items():
                 if not name.endswith("_bpda"):
-                    metrics.update({f"{norm}_{describe(eps)}_{name}_subset": acc
+                    metrics.update({f"{norm}_{eps:g}_{name}_subset": acc
                                     for eps, acc in zip(sweeps[norm], accuracies)})
         self._report(ctx, table, {n: sweeps[n] for n in self.norms}, subset)
         return metrics
@@ -180,5 +180,5 @@ def _markdown(norm: str, epsilons: tuple[float, ...], rows: dict[str, list[float
     names = list(rows)
     lines = [f"| {norm} epsilon | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for i, eps in enumerate(epsilons):
-        lines.append(f"| {describe(eps)} | " + " | ".join(f"{rows[n][i]:.3f}" for n in names) + " |")
+        lines.append(f"| {eps:g} | " + " | ".join(f"{rows[n][i]:.3f}" for n in names) + " |")
     return [*lines, ""]

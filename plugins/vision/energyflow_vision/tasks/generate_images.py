@@ -1,0 +1,183 @@
+"""``kind = "generate_images"``: train (or load), then sample, draw and score an image energy.
+
+Writes to the run folder:
+
+- ``samples.png``: chains restarted from the replay buffer (one sampler run each);
+- ``samples_fresh.png``: long chains (``chain_steps``) started from uniform noise;
+- ``chains.png``: rows of fresh chains, columns at even intervals of chain time, and
+  ``chain_energy.png``: their mean energy over chain time;
+- ``samples_by_class.png`` (class-conditional models): a row per class, chains restarted from
+  the replay buffer under each class (or from noise, ``class_rows_from = "noise"``);
+- ``nearest.png``: samples (first column) beside their nearest training images, the
+  memorisation check, with ``nearest_l2`` vs ``nearest_l2_test`` in the metrics;
+- the offline quality figures (see `energyflow_vision.evaluation.sample_quality`) of both sample sets,
+  prefixed ``buffer_`` and ``fresh_``;
+- with ``long_samples`` > 0, the long-run figures (`energyflow_vision.evaluation.long_run`): chains from
+  noise scored at each of ``long_steps``, chains continued from the buffer for
+  ``long_buffer_steps``, prefixed ``long_noise_<steps>_`` / ``long_buffer_<steps>_``, and
+  ``long_run.png`` (floor/ceiling ratio against chain length).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from attrs import field, frozen
+from attrs import validators as v
+
+from energyflow import Task, TaskContext, train_metrics
+from energyflow_vision.evaluation.long_run import floor_ceiling_ratio, long_run
+from energyflow_vision.evaluation.sample_quality import ImageQuality, evenly_spaced
+from energyflow_vision.evaluation.task_setup import (
+    checkpoint_field,
+    nearest,
+    require_images,
+    trained,
+)
+from energyflow_vision.pictures import save_curves, save_grid, save_table
+
+_count = [v.instance_of(int), v.ge(0)]
+_positive = [v.instance_of(int), v.ge(1)]
+
+
+def _inception_choice(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{attribute.name} must be 'auto', 'on', 'off' or a path, got {value!r}")
+
+
+@frozen(kw_only=True)
+class GenerateImagesTask(Task):
+    """Train, then draw sample grids, chains, class rows and nearest neighbours, and score the samples."""
+
+    requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+
+    checkpoint: str | None = checkpoint_field()
+    num_samples: int = field(default=64, validator=_positive, metadata={"help": "images in each sample grid"})
+    eval_samples: int = field(default=500, validator=_count,
+                              metadata={"help": "samples scored per set (0: no scores; 50000 for a published-style FID)"})
+    chain_steps: int = field(default=200, validator=_positive, metadata={"help": "steps of the long chains from noise"})
+    chain_rows: int = field(default=8, validator=_count, metadata={"help": "chains shown in chains.png (0: none)"})
+    chain_frames: int = field(default=10, validator=[v.instance_of(int), v.ge(2)],
+                              metadata={"help": "columns (moments of chain time) in chains.png"})
+    per_class: int = field(default=8, validator=_count,
+                           metadata={"help": "samples per class row in samples_by_class.png (0: none)"})
+    max_classes: int = field(default=10, validator=_positive, metadata={"help": "class rows shown at most"})
+    class_rows_from: str = field(default="buffer", validator=v.in_(("buffer", "noise")),
+                                 metadata={"help": "class rows start from the replay buffer (one sampler run) or "
+                                                   "from noise (chain_steps)"})
+    nearest: int = field(default=8, validator=_count, metadata={"help": "samples shown in nearest.png (0: none)"})
+    neighbours: int = field(default=5, validator=_positive, metadata={"help": "training images beside each sample"})
+    batch_size: int = field(default=256, validator=_positive, metadata={"help": "chains run at once"})
+    classifier_steps: int = field(default=1000, validator=_positive,
+                                  metadata={"help": "training steps of the (cached) quality classifier"})
+    inception: str = field(default="auto", validator=_inception_choice,
+                           metadata={"help": "FID/KID network: auto (if installed and on a GPU), on, off, or a TorchScript path"})
+    fid_reference: int = field(default=10000, validator=_positive,
+                               metadata={"help": "training images in the FID/KID reference set"})
+    cache_dir: str | None = field(default=None, validator=v.optional(v.instance_of(str)),
+                                  metadata={"help": "where the quality classifier is cached; none: ~/.cache/energyflow"})
+
+    long_samples: int = field(default=0, validator=_count,
+                              metadata={"help": "chains in the long-run evaluation (0: none; see long_run.png)"})
+    long_steps: tuple[int, ...] = field(default=(100, 500, 1000), converter=tuple,
+                                        validator=v.deep_iterable(v.and_(v.instance_of(int), v.ge(1))),
+                                        metadata={"help": "chain lengths from noise scored in the long-run evaluation"})
+    long_buffer_steps: int = field(default=1000, validator=_count,
+                                   metadata={"help": "steps of chains continued from buffer states (0: none)"})
+
+    def run(self, ctx: TaskContext) -> dict[str, float]:
+        require_images(ctx, "generate_images")
+        trainer = trained(ctx, self.checkpoint)
+        energy = trainer.sampling_energy
+        metrics = train_metrics(trainer)
+        n = max(self.num_samples, self.eval_samples, self.nearest, 2)
+        labels = ctx.draw_labels(n)
+        sets = {
+            "buffer": ctx.sample(energy, ctx.chain_starts(n, "buffer", labels=labels), labels,
+                                 batch_size=self.batch_size, description="sample from buffer"),
+            "fresh": ctx.sample(energy, ctx.chain_starts(n), labels, steps=self.chain_steps,
+                                batch_size=self.batch_size, description="long chains from noise"),
+        }
+        # samples.png, the picture every energyflow run leaves, is the replay-buffer grid
+        for name, picture in (("buffer", "samples.png"), ("fresh", "samples_fresh.png")):
+            save_grid(ctx.out_dir / picture, sets[name][: self.num_samples], value_range=ctx.data.value_range)
+            metrics[f"energy_{name}"] = ctx.mean_energy(energy, sets[name], labels)
+        test_labels = ctx.data.test_labels[:n] if ctx.conditional else None
+        metrics["energy_data"] = ctx.mean_energy(energy, ctx.data.test[:n], test_labels)
+        if self.chain_rows:
+            metrics.update(self._chains(ctx, energy))
+        if self.per_class and ctx.conditional and not ctx.data.train_labels.is_floating_point():
+            self._class_rows(ctx, energy)
+        if self.nearest:
+            metrics.update(self._nearest(ctx, sets["buffer"]))
+        quality = None
+        if self.eval_samples or self.long_samples:
+            quality = ImageQuality.prepare(ctx.data, cache_dir=self.cache_dir, classifier_steps=self.classifier_steps,
+                                           inception=self.inception, device=ctx.device, log=ctx.log,
+                                           fid_reference_count=self.fid_reference)
+            if quality.classifier_accuracy is not None:
+                ctx.log(f"quality classifier test accuracy {quality.classifier_accuracy:.3f}")
+        if self.eval_samples:
+            for name, samples in sets.items():
+                subset = labels[: self.eval_samples] if labels is not None else None
+                scores = quality.evaluate(samples[: self.eval_samples], subset, generator=ctx.generator)
+                metrics.update({f"{name}_{k}": val for k, val in scores.items()})
+                if "cfd" in scores:
+                    metrics[f"{name}_ratio"] = floor_ceiling_ratio(scores)
+        if self.long_samples:
+            metrics.update(long_run(ctx, energy, quality, samples=self.long_samples, steps=self.long_steps,
+                                    buffer_steps=self.long_buffer_steps, batch_size=self.batch_size))
+        return metrics
+
+    def _chains(self, ctx: TaskContext, energy: Any) -> dict[str, float]:
+        rows = self.chain_rows
+        labels = ctx.draw_labels(rows)
+        bound = ctx.bind(energy, None if labels is None else labels.to(ctx.device))
+        every = max(1, self.chain_steps // (self.chain_frames - 1))
+        x0 = ctx.chain_starts(rows).to(ctx.device)
+        frames, energies = [x0.cpu()], [float(_energy(bound, x0).mean())]
+
+        def record(step: int, x: torch.Tensor) -> None:
+            if (step + 1) % every == 0 and len(frames) < self.chain_frames:
+                frames.append(x.cpu())
+                energies.append(float(_energy(bound, x).mean()))
+        with ctx.phase("chain pictures", self.chain_steps) as advance:
+            ctx.sampler.sample(bound, x0, steps=self.chain_steps, generator=ctx.generator,
+                               callback=lambda step, x: (record(step, x), advance(1)))
+        steps = [f"step {min(i * every, self.chain_steps)}" for i in range(len(frames))]
+        save_table(ctx.out_dir / "chains.png", frames, col_labels=steps, value_range=ctx.data.value_range)
+        save_curves(ctx.out_dir / "chain_energy.png", {"mean energy": energies},
+                    xlabel=f"chain time (x{every} steps)", ylabel="energy", title="fresh chains from noise")
+        return {"chain_energy_start": energies[0], "chain_energy_end": energies[-1]}
+
+    def _class_rows(self, ctx: TaskContext, energy: Any) -> None:
+        classes = min(ctx.data.num_classes, self.max_classes)
+        labels = torch.arange(classes).repeat_interleave(self.per_class)
+        if self.class_rows_from == "buffer":
+            x0, steps = ctx.chain_starts(labels.shape[0], "buffer", labels=labels), None
+        else:
+            x0, steps = ctx.chain_starts(labels.shape[0]), self.chain_steps
+        samples = ctx.sample(energy, x0, labels, steps=steps, batch_size=self.batch_size, description="class rows")
+        names = ctx.data.class_names or tuple(str(c) for c in range(classes))
+        save_grid(ctx.out_dir / "samples_by_class.png", samples, ncol=self.per_class, row_labels=names[:classes],
+                  value_range=ctx.data.value_range)
+
+    def _nearest(self, ctx: TaskContext, samples: torch.Tensor) -> dict[str, float]:
+        reference = evenly_spaced(ctx.data.train, 20000)
+        shown = samples[: self.nearest]
+        _, idx = nearest(shown, reference, k=self.neighbours)
+        columns = [shown] + [reference[idx[:, j]] for j in range(idx.shape[1])]
+        heads = ["sample"] + [f"nearest {j + 1}" for j in range(idx.shape[1])]
+        save_table(ctx.out_dir / "nearest.png", columns, col_labels=heads, value_range=ctx.data.value_range)
+        scored = samples[:500]
+        test = ctx.data.test[: scored.shape[0]]
+        sample_d = nearest(scored, reference)[0].mean()
+        test_d = nearest(test, reference)[0].mean()
+        return {"nearest_l2": float(sample_d), "nearest_l2_test": float(test_d),
+                "nearest_ratio": float(sample_d / test_d.clamp_min(1e-12))}
+
+
+def _energy(energy: Any, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return energy(x)
