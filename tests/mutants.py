@@ -27,10 +27,17 @@ BUGS = [
      "functional_call(batch.energy, frozen_params, (x_kl,))",
      "batch.energy(x_kl)",
      "tests/test_wrong_answers.py tests/regularizers"),
-    ("sample task ignores the checkpoint weights", "energyflow/run.py",
-     '        self._load_trainer(state, Path(path))',
-     '        state["trainer"]["energy"] = self.trainer.energy.state_dict()\n        self._load_trainer(state, Path(path))',
+    ("sample task ignores the checkpoint weights", "energyflow/runtime/run.py",
+     '        self.loop.load_trainer(state, Path(path))',
+     '        state["trainer"]["energy"] = self.trainer.energy.state_dict()\n        self.loop.load_trainer(state, Path(path))',
      "tests/test_wrong_answers.py tests/test_cli.py"),
+    ("EMA applied from the wrong side", "energyflow/training/contrastive_divergence.py",
+     "avg.lerp_(live[name], 1.0 - self.ema_decay)", "avg.lerp_(live[name], self.ema_decay)",
+     "tests/training"),
+    ("class contrast on +E(x, y) instead of -E(x, y)", "plugins/vision/energyflow_vision/regularizers/class_contrast.py",
+     "logits = energy_logits(energy.child, batch.x_pos, self.num_classes, present)",
+     "logits = -energy_logits(energy.child, batch.x_pos, self.num_classes, present)",
+     "plugins/vision/tests/test_vision_contrast_formula.py"),
     ("float32 IDX images cast to uint8", "plugins/vision/energyflow_vision/data/mnist.py",
      'as_tensor_u8(rearrange(_as_bytes(name, split, arrays[f"{split}_images"]), "n h w -> n 1 h w"))',
      'as_tensor_u8(rearrange(arrays[f"{split}_images"], "n h w -> n 1 h w"))',
@@ -46,7 +53,7 @@ for name, path, old, new, tests in BUGS:
         continue
     dst = os.path.join(tempfile.gettempdir(), "energyflow-mutants")
     shutil.rmtree(dst, ignore_errors=True)
-    shutil.copytree(SRC, dst, ignore=shutil.ignore_patterns(".git", "runs", "*.egg-info", "__pycache__"))
+    shutil.copytree(SRC, dst, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "*.egg-info", "__pycache__"))
     text = open(os.path.join(dst, path)).read()
     assert text.count(old) == 1, (name, "pattern not found exactly once")
     open(os.path.join(dst, path), "w").write(text.replace(old, new))
