@@ -1,8 +1,12 @@
-"""Metrics: grid NLL for low-dimensional energies, AUROC, Frechet distance and MMD."""
+"""Metrics: grid NLL for low-dimensional energies, AUROC, Frechet distance, MMD and nearest-neighbour realism."""
 
 from energyflow.metrics.auroc import auroc
 from energyflow.metrics.frechet import frechet_distance, frechet_from_stats
 from energyflow.metrics.grid_nll import grid_nll
 from energyflow.metrics.mmd import mmd
+from energyflow.metrics.realism import distance_ratio, knn_radii, nearest_distance, realistic
 
-__all__ = ["auroc", "frechet_distance", "frechet_from_stats", "grid_nll", "mmd"]
+__all__ = [
+    "auroc", "distance_ratio", "frechet_distance", "frechet_from_stats", "grid_nll", "knn_radii", "mmd",
+    "nearest_distance", "realistic",
+]

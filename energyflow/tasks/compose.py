@@ -8,6 +8,11 @@ by the number of concept terms (``divide_step``): the gradient of a sum of n ene
 times larger.
 With a ``[classifier]``, each expression gets the share of samples the classifier judges to satisfy
 each of its top-level ``&`` terms and the whole expression.
+A classifier can be fooled (it may read a colour and ignore the rest), so on images each expression
+also gets how realistic its samples are (`energyflow.metrics.realism`, in pixel space against the
+dataset's test images): ``realistic[EXPR]`` (the share inside the real data's k-NN balls),
+``distance_ratio[EXPR]`` (0 as close as held-out real images, 1 as far as noise) and
+``satisfied_realistic[EXPR]``, the share both satisfied and realistic: the figure a target counts.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from attrs import validators as v
 from energyflow.compose.concepts import concept_truth
 from energyflow.compose.expressions import build, conjuncts, evaluate, names, parse_tree
 from energyflow.errors import CompositionError, RecipeError, RunError
+from energyflow.metrics.realism import distance_ratio, realistic
 from energyflow.tasks import pictures as viz
 from energyflow.tasks.base import Task
 from energyflow.tasks.context import TaskContext
@@ -59,6 +65,13 @@ class ComposeTask(Task):
                                  metadata={"help": "samples shown per row of compose.png"})
     batch_size: int = field(default=256, validator=[v.instance_of(int), v.ge(1)],
                             metadata={"help": "chains sampled at once"})
+    quality: bool = field(default=True, validator=v.instance_of(bool),
+                          metadata={"help": "on images, score each expression's samples for realism against the "
+                                            "test split (realistic, distance_ratio, satisfied_realistic)"})
+    quality_k: int = field(default=3, validator=[v.instance_of(int), v.ge(1)],
+                           metadata={"help": "k of the k-NN balls that make a sample realistic (improved precision)"})
+    reference_size: int = field(default=1000, validator=[v.instance_of(int), v.ge(2)],
+                                metadata={"help": "test images in the real reference of the realism scores"})
     groups: dict[str, tuple[str, ...]] = field(
         factory=dict, validator=v.deep_mapping(v.instance_of(str), v.deep_iterable(v.instance_of(str))),
         metadata={"help": "named lists of expressions; metrics.json gets satisfied_mean[GROUP], the mean of their "
@@ -99,6 +112,7 @@ class ComposeTask(Task):
             judged = named.dataset(ctx.recipe.classifier.data)
             metrics.update({f"classifier_accuracy[{c}]": acc for c, acc in judge.accuracy(judged).items()})
         rows: dict[str, torch.Tensor] = {}
+        satisfied: dict[str, torch.Tensor] = {}
         for expr, tree in zip(self.expressions, trees):
             energy = build(tree, concepts.__getitem__)
             if (reason := energy.why_not_samplable()) is not None:
@@ -113,12 +127,35 @@ class ComposeTask(Task):
             rows[expr] = x
             metrics[f"energy[{expr}]"] = ctx.mean_energy(energy, x)
             if judge is not None:
-                metrics.update(_shares(expr, tree, x, judge, named))
-        if judge is not None:
-            for group, members in self.groups.items():
-                metrics[f"satisfied_mean[{group}]"] = sum(metrics[f"satisfied[{e}]"] for e in members) / len(members)
-        self._draw(ctx, rows)
+                shares, satisfied[expr] = _shares(expr, tree, x, judge, named)
+                metrics.update(shares)
+        real = self._realism(ctx, rows, satisfied, metrics)
+        for group, members in self.groups.items():
+            for key in ("satisfied", "realistic", "satisfied_realistic", "distance_ratio"):
+                if f"{key}[{members[0]}]" in metrics:
+                    metrics[f"{key}_mean[{group}]"] = sum(metrics[f"{key}[{e}]"] for e in members) / len(members)
+        self._draw(ctx, rows if real is None else {"data (held out)": real, **rows})
         return metrics
+
+    def _realism(self, ctx: TaskContext, rows: dict[str, torch.Tensor], satisfied: dict[str, torch.Tensor],
+                 metrics: dict[str, float]) -> torch.Tensor | None:
+        """Realism scores of every expression against the test split; returns the held-out real images."""
+        test = ctx.data.test
+        if not self.quality or ctx.data.kind != "image" or test.shape[0] < 2 * (self.quality_k + 1):
+            return None
+        held = min(self.samples, test.shape[0] // 2)
+        real, reference = test[:held], test[held:held + self.reference_size]
+        low, high = ctx.data.value_range
+        noise = low + (high - low) * torch.rand(real.shape, generator=ctx.generator)
+        for name, x in (("data", real), ("noise", noise)):
+            metrics[f"realistic_of_{name}"] = float(realistic(x, reference, self.quality_k).float().mean())
+        for expr, x in rows.items():
+            inside = realistic(x, reference, self.quality_k)
+            metrics[f"realistic[{expr}]"] = float(inside.float().mean())
+            metrics[f"distance_ratio[{expr}]"] = distance_ratio(x, real, noise, reference)
+            if expr in satisfied:
+                metrics[f"satisfied_realistic[{expr}]"] = float((inside & satisfied[expr]).float().mean())
+        return real
 
     def _draw(self, ctx: TaskContext, rows: dict[str, torch.Tensor]) -> None:
         data = ctx.data
@@ -130,8 +167,9 @@ class ComposeTask(Task):
                                   reference=data.test[:2000])
 
 
-def _shares(expr: str, tree: Any, x: torch.Tensor, judge: Any, named: Any) -> dict[str, float]:
-    """``satisfied[expr]`` and ``satisfied[expr][conjunct]``: shares of samples the classifier agrees with."""
+def _shares(expr: str, tree: Any, x: torch.Tensor, judge: Any, named: Any) -> tuple[dict[str, float], torch.Tensor]:
+    """``satisfied[expr]`` and ``satisfied[expr][conjunct]``: shares of samples the classifier agrees with; and
+    per sample, whether it satisfies the expression."""
     predicted = judge.predict(x)
     truth = {}
     for name in names(tree):
@@ -141,9 +179,10 @@ def _shares(expr: str, tree: Any, x: torch.Tensor, judge: Any, named: Any) -> di
             raise RunError(f"concept {name!r} uses {missing[0]!r}, which the classifier does not classify; "
                            "add it to classifier.labels")
         truth[name] = concept_truth(concept.values, predicted)
-    out = {f"satisfied[{expr}]": float(evaluate(tree, truth).float().mean())}
+    whole = evaluate(tree, truth)
+    out = {f"satisfied[{expr}]": float(whole.float().mean())}
     parts = conjuncts(tree)
     if len(parts) > 1:
         for part in parts:
             out[f"satisfied[{expr}][{part}]"] = float(evaluate(part, truth).float().mean())
-    return out
+    return out, whole

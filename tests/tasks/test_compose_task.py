@@ -307,3 +307,31 @@ def test_a_wrong_column_stops_the_run_before_any_training(quadrants, tmp_path):
     recipe = parse_recipe(RECIPE, source="q.toml", overrides=["concepts.right.right=2"])
     with pytest.raises(RunError, match=r"concepts.right: right = 2: expected a value in 0..1"):
         Run(recipe, out_dir=tmp_path / "s", quiet=True).execute()
+
+
+def test_realism_scores_match_the_metric_on_each_row():
+    """On images the task scores each row against the test split; satisfied_realistic needs both."""
+    from types import SimpleNamespace
+
+    from energyflow.metrics import realistic
+    from energyflow.tasks.compose import ComposeTask
+
+    g = torch.Generator().manual_seed(0)
+    test = (torch.rand(200, 1, 1, 4, generator=g) * 0.2 + torch.tensor([0.0, 0.3, 0.6, 0.8])).clamp(0, 1)
+    data = TensorData(name="bars", train=test, test=test, kind="image", value_range=(0.0, 1.0))
+    ctx = SimpleNamespace(data=data, generator=torch.Generator().manual_seed(1))
+    task = ComposeTask(expressions=("a", "b"), samples=20, quality_k=3, reference_size=150)
+    near, far = test[20:40] + 0.01, torch.rand(20, 1, 1, 4, generator=g)
+    sat = torch.arange(20) % 2 == 0
+    metrics: dict[str, float] = {}
+    real = task._realism(ctx, {"a": near, "b": far}, {"a": sat}, metrics)
+    reference = test[20:170]
+    assert torch.equal(real, test[:20])
+    inside = realistic(near, reference, 3)
+    assert metrics["realistic[a]"] == pytest.approx(float(inside.float().mean()))
+    assert metrics["satisfied_realistic[a]"] == pytest.approx(float((inside & sat).float().mean()))
+    assert metrics["satisfied_realistic[a]"] < metrics["realistic[a]"]  # half are unsatisfied
+    assert "satisfied_realistic[b]" not in metrics
+    assert metrics["realistic[a]"] > 0.8 > metrics["realistic[b]"]
+    assert metrics["distance_ratio[a]"] < 0.2 < metrics["distance_ratio[b]"]
+    assert metrics["realistic_of_data"] > 0.8 > metrics["realistic_of_noise"]

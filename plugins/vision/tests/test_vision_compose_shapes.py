@@ -37,6 +37,8 @@ def test_compose_shapes_recipe_runs_shrunk(name, tmp_path):
         assert (tmp_path / "energies" / energy / "checkpoint.pt").is_file()
     for group in GROUPS:
         assert 0.0 <= metrics[f"satisfied_mean[{group}]"] <= 1.0
+        both = metrics[f"satisfied_realistic_mean[{group}]"]
+        assert both <= min(metrics[f"satisfied_mean[{group}]"], metrics[f"realistic_mean[{group}]"]) + 1e-9
     assert all(math.isfinite(v) for v in metrics.values())
     assert {"classifier_accuracy[shape]", "classifier_accuracy[colour]"} <= set(metrics)
 
