@@ -4,7 +4,12 @@ from energyflow.metrics.auroc import auroc
 from energyflow.metrics.frechet import frechet_distance, frechet_from_stats
 from energyflow.metrics.grid_nll import grid_nll
 from energyflow.metrics.mmd import mmd
-from energyflow.metrics.realism import distance_ratio, knn_radii, nearest_distance, realistic
+from energyflow.metrics.realism import (
+    distance_ratio,
+    knn_radii,
+    nearest_distance,
+    realistic,
+)
 
 __all__ = [
     "auroc", "distance_ratio", "frechet_distance", "frechet_from_stats", "grid_nll", "knn_radii", "mmd",
