@@ -66,11 +66,22 @@ class ClassifierSpec:
 
 @frozen
 class ConceptSpec:
-    """A concept: the named ``energy`` bound to ``values`` of some of its label columns."""
+    """A concept: the named ``energy`` bound to ``values`` of some of its label columns.
+
+    ``judge`` (optional) is what the classifier checks instead of ``values``: other columns, when the
+    energy's own do not say what a sample must show (a position energy trained on one-object scenes,
+    judged by which cells of a several-object scene are occupied).
+    """
 
     name: str
     energy: str
     values: dict[str, int]
+    judge: dict[str, int] | None = None
+
+    @property
+    def judged(self) -> dict[str, int]:
+        """The column values the classifier checks: ``judge``, or else ``values``."""
+        return self.values if self.judge is None else self.judge
 
 
 def check_concept_name(name: str) -> str | None:

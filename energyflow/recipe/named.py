@@ -149,6 +149,7 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
         raise RecipeError(f"{where(path + '.energy')}: {path}.energy = {format_toml(energy)}: not a named energy "
                           f"(an [energies.NAME] table){hint}")
     named = next(e for e in energies if e.name == energy)
+    judge = _judge_values(body.pop("judge", None), f"{path}.judge", where)
     values: dict[str, int] = {}
     for column, value in body.items():
         at = f"{path}.{toml_key(column)}"
@@ -174,4 +175,21 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
         raise RecipeError(f"{where(path)}: {path} leaves {', '.join(unobserved)} unobserved, but energy {energy!r} "
                           f"was trained with every label observed; give {unobserved[0]} a value or set "
                           f"energies.{toml_key(energy)}.drop > 0 (say 0.5)")
-    return ConceptSpec(name, energy, values)
+    return ConceptSpec(name, energy, values, judge)
+
+
+def _judge_values(table: Any, path: str, where: Any) -> dict[str, int] | None:
+    """A concept's ``judge = { column = value, ... }``: what the classifier checks instead of its values."""
+    if table is None:
+        return None
+    if not isinstance(table, dict) or not table:
+        raise RecipeError(f"{where(path)}: {path} = {format_toml(table)}: expected a table of label columns and "
+                          "values the classifier checks, e.g. { cell_tl = 1 }")
+    out = {}
+    for column, value in table.items():
+        value = int(value) if isinstance(value, bool) else value
+        if not isinstance(value, int) or value < 0:
+            raise RecipeError(f"{where(path)}: {path}.{toml_key(column)} = {format_toml(value)}: expected a label "
+                              f"value (an integer >= 0, or true/false), got {describe_value(value)}")
+        out[column] = value
+    return out

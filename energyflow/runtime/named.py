@@ -206,7 +206,7 @@ class NamedEnergies:
         given = self.recipe.classifier.spec.labels
         if given:
             return tuple(given)
-        used = {column for concept in self.recipe.concepts for column in concept.values}
+        used = {column for concept in self.recipe.concepts for column in concept.judged}
         names, _ = label_columns(self.dataset(self.recipe.classifier.data))
         return tuple(c for c in names if c in used) or names
 

@@ -65,6 +65,10 @@ class ComposeTask(Task):
                                  metadata={"help": "samples shown per row of compose.png"})
     batch_size: int = field(default=256, validator=[v.instance_of(int), v.ge(1)],
                             metadata={"help": "chains sampled at once"})
+    exclusive: bool = field(default=False, validator=v.instance_of(bool),
+                            metadata={"help": "a sample satisfies an expression only if every column the classifier "
+                                              "judges that none of its concepts names is 0: nothing more than asked "
+                                              "(e.g. no object in a cell not asked for)"})
     quality: bool = field(default=True, validator=v.instance_of(bool),
                           metadata={"help": "on images, score each expression's samples for realism against the "
                                             "test split (realistic, distance_ratio, satisfied_realistic)"})
@@ -127,7 +131,7 @@ class ComposeTask(Task):
             rows[expr] = x
             metrics[f"energy[{expr}]"] = ctx.mean_energy(energy, x)
             if judge is not None:
-                shares, satisfied[expr] = _shares(expr, tree, x, judge, named)
+                shares, satisfied[expr] = _shares(expr, tree, x, judge, named, self.exclusive)
                 metrics.update(shares)
         real = self._realism(ctx, rows, satisfied, metrics)
         for group, members in self.groups.items():
@@ -167,19 +171,25 @@ class ComposeTask(Task):
                                   reference=data.test[:2000])
 
 
-def _shares(expr: str, tree: Any, x: torch.Tensor, judge: Any, named: Any) -> tuple[dict[str, float], torch.Tensor]:
+def _shares(expr: str, tree: Any, x: torch.Tensor, judge: Any, named: Any,
+            exclusive: bool = False) -> tuple[dict[str, float], torch.Tensor]:
     """``satisfied[expr]`` and ``satisfied[expr][conjunct]``: shares of samples the classifier agrees with; and
     per sample, whether it satisfies the expression."""
     predicted = judge.predict(x)
     truth = {}
     for name in names(tree):
         concept = named.concept_spec(name)
-        missing = [c for c in concept.values if c not in predicted]
+        missing = [c for c in concept.judged if c not in predicted]
         if missing:
             raise RunError(f"concept {name!r} uses {missing[0]!r}, which the classifier does not classify; "
                            "add it to classifier.labels")
-        truth[name] = concept_truth(concept.values, predicted)
+        truth[name] = concept_truth(concept.judged, predicted)
     whole = evaluate(tree, truth)
+    if exclusive:  # nothing more than asked: every column no concept of the expression names is 0
+        named_columns = {c for name in names(tree) for c in named.concept_spec(name).judged}
+        for column, values in predicted.items():
+            if column not in named_columns:
+                whole = whole & (values == 0)
     out = {f"satisfied[{expr}]": float(whole.float().mean())}
     parts = conjuncts(tree)
     if len(parts) > 1:

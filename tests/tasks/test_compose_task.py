@@ -335,3 +335,38 @@ def test_realism_scores_match_the_metric_on_each_row():
     assert metrics["realistic[a]"] > 0.8 > metrics["realistic[b]"]
     assert metrics["distance_ratio[a]"] < 0.2 < metrics["distance_ratio[b]"]
     assert metrics["realistic_of_data"] > 0.8 > metrics["realistic_of_noise"]
+
+
+def test_judge_override_and_exclusive_shares_against_a_hand_count():
+    """A concept's judge columns replace its values; exclusive asks every other judged column to be 0."""
+    from types import SimpleNamespace
+
+    from energyflow.compose import parse_tree
+    from energyflow.compose.concepts import ConceptSpec
+    from energyflow.tasks.compose import _shares
+
+    concepts = {"at_a": ConceptSpec("at_a", "pos", {"position": 0}, {"cell_a": 1}),
+                "at_b": ConceptSpec("at_b", "pos", {"position": 1}, {"cell_b": 1})}
+    cells = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [1, 1, 0], [1, 1, 1]])
+    predicted = {"cell_a": cells[:, 0], "cell_b": cells[:, 1], "cell_c": cells[:, 2]}
+    judge = SimpleNamespace(predict=lambda x: predicted)
+    named = SimpleNamespace(concept_spec=concepts.__getitem__)
+    tree = parse_tree("at_a & at_b")
+    loose, per_sample = _shares("at_a & at_b", tree, torch.zeros(6, 1), judge, named)
+    assert loose["satisfied[at_a & at_b]"] == pytest.approx(4 / 6)  # rows 0, 1, 4, 5
+    assert loose["satisfied[at_a & at_b][at_a]"] == pytest.approx(5 / 6)
+    exact, per_sample = _shares("at_a & at_b", tree, torch.zeros(6, 1), judge, named, exclusive=True)
+    assert exact["satisfied[at_a & at_b]"] == pytest.approx(2 / 6)  # rows 0 and 4: cell_c empty
+    assert per_sample.tolist() == [True, False, False, False, True, False]
+    alone, _ = _shares("at_a", parse_tree("at_a"), torch.zeros(6, 1), judge, named, exclusive=True)
+    assert alone["satisfied[at_a]"] == pytest.approx(1 / 6)  # only row 2 holds cell_a and nothing else
+
+
+def test_a_concept_judge_table_is_read_and_validated(quadrants):
+    judged = 'concepts.right={energy="right", right=1, judge={up=0, right=1}}'
+    recipe = parse_recipe(RECIPE, source="q.toml", overrides=[judged])
+    right = next(c for c in recipe.concepts if c.name == "right")
+    assert right.values == {"right": 1} and right.judged == {"up": 0, "right": 1}
+    assert next(c for c in recipe.concepts if c.name == "up").judged == {"up": 1}
+    with pytest.raises(RecipeError, match=r"concepts\.right\.judge\.up = -1: expected a label value"):
+        parse_recipe(RECIPE, source="q.toml", overrides=['concepts.right={energy="right", right=1, judge={up=-1}}'])
