@@ -1,9 +1,12 @@
-"""`ShapeScene`: how the ``shapes`` dataset draws one object from its factor values.
+"""`ShapeScene`: how the ``shapes`` dataset draws its objects from their factor values.
 
-A scene is an anti-aliased object (supersampled, then averaged down) on a black background; its
-factors are shape, colour, size and position, each image drawn with a little jitter of position,
-size and brightness from a ``torch.Generator``. The scene also encodes the factor values as the
-labels an energy reads (``ShapeScene.encode``) and names them.
+A scene is one or more anti-aliased objects (supersampled, then averaged down) on a black
+background; an object's factors are shape, colour, size and position, each drawn with a little
+jitter of position, size and brightness from a ``torch.Generator``. Several objects sit at distinct
+cells of the position grid (`ShapeScene.place`) and are composited "over", in order
+(`ShapeScene.render_scenes`). The scene also encodes the factor values as the labels an energy
+reads (``ShapeScene.encode``), names them, and says which cells hold an object
+(``ShapeScene.occupancy``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ def _coverage(kind: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, r: torch.T
     return inside.gather(0, repeat(kind, "n -> 1 n h w", h=dx.shape[1], w=dx.shape[2]))[0].float()
 
 
+def _quantise(image: torch.Tensor) -> torch.Tensor:
+    return (image * 255).round().clamp(0, 255).to(torch.uint8)
+
+
 @frozen(kw_only=True, eq=False)
 class ShapeScene:
     """The factor values and how a scene is drawn from them.
@@ -55,6 +62,8 @@ class ShapeScene:
         values: per varying factor, its value names.
         shapes, colours, sizes: the catalogue in use (sizes are the object's extent, a share of the side).
         position_grid: positions are the cells of this square grid (row-major).
+        layout: where the cells' centres lie: ``"central"`` (evenly from 0.32 to 0.68 of the side,
+            room for one big object) or ``"tiled"`` (the centres of the grid's tiles of the image).
         fixed: index of every factor in `FACTORS` order where it does not vary (position: the centre).
         size: image side in pixels.
         jitter: position jitter (share of the side), size jitter (twice as much, relative) and
@@ -69,6 +78,7 @@ class ShapeScene:
     position_grid: int
     size: int
     jitter: float
+    layout: str = "central"
 
     @property
     def combinations(self) -> list[tuple[int, ...]]:
@@ -88,8 +98,15 @@ class ShapeScene:
     def _column(self, factors: torch.Tensor, name: str) -> torch.Tensor | None:
         return factors[:, self.factors.index(name)] if name in self.factors else None
 
-    def render(self, factors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """``uint8`` images ``(N, 3, size, size)`` of the factor indices ``(N, F)``, jitter from ``generator``."""
+    def centres(self) -> torch.Tensor:
+        """Centre of each row (column) of the position grid, a share of the side."""
+        g = self.position_grid
+        if self.layout == "tiled":
+            return (torch.arange(g, dtype=torch.float32) + 0.5) / g
+        return torch.linspace(0.32, 0.68, g) if g > 1 else torch.tensor([0.5])
+
+    def _paint(self, factors: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coverage ``(N, 1, size, size)`` and colour ``(N, 3)`` of one object per row of factor indices."""
         n, side = factors.shape[0], self.size
         shape = self._column(factors, "shape")
         colour = self._column(factors, "colour")
@@ -104,7 +121,7 @@ class ShapeScene:
         if cell is None:
             cx = cy = torch.full((n,), 0.5)
         else:
-            centres = torch.linspace(0.32, 0.68, self.position_grid) if self.position_grid > 1 else torch.tensor([0.5])
+            centres = self.centres()
             cy, cx = centres[cell // self.position_grid], centres[cell % self.position_grid]
         u = torch.rand(n, 4, generator=generator)
         cx = cx + (2 * u[:, 0] - 1) * self.jitter
@@ -113,16 +130,53 @@ class ShapeScene:
         bright = 1 - 2 * self.jitter * u[:, 3]
         fine = side * _SUPERSAMPLE
         grid = (torch.arange(fine, dtype=torch.float32) + 0.5) / fine
-        out = torch.empty(n, 3, side, side, dtype=torch.uint8)
+        cover = torch.empty(n, 1, side, side)
         for s in range(0, n, 1024):
             sl = slice(s, s + 1024)
             dx = rearrange(grid, "w -> 1 1 w") - rearrange(cx[sl], "n -> n 1 1")
             dy = rearrange(grid, "h -> 1 h 1") - rearrange(cy[sl], "n -> n 1 1")
             mask = _coverage(kind[sl], dx.expand(-1, fine, -1), dy.expand(-1, -1, fine), rearrange(radius[sl], "n -> n 1 1"))
-            cover = F.avg_pool2d(rearrange(mask, "n h w -> n 1 h w"), _SUPERSAMPLE)
-            image = cover * rearrange(rgb[sl] * bright[sl, None], "n c -> n c 1 1")
-            out[sl] = (image * 255).round().clamp(0, 255).to(torch.uint8)
-        return out
+            cover[sl] = F.avg_pool2d(rearrange(mask, "n h w -> n 1 h w"), _SUPERSAMPLE)
+        return cover, rgb * bright[:, None]
+
+    def render(self, factors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``uint8`` images ``(N, 3, size, size)`` of one object per row of factor indices ``(N, F)``."""
+        cover, colour = self._paint(factors, generator)
+        return _quantise(cover * rearrange(colour, "n c -> n c 1 1"))
+
+    def render_scenes(self, objects: torch.Tensor, counts: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``uint8`` images of scenes: the first ``counts[i]`` objects of ``objects[i]`` ``(N, K, F)``, each
+        composited over the ones before it (one object: the same image as `render`)."""
+        image = torch.zeros(objects.shape[0], 3, self.size, self.size)
+        for k in range(objects.shape[1]):
+            cover, colour = self._paint(objects[:, k], generator)
+            cover = cover * rearrange(counts > k, "n -> n 1 1 1")
+            image = image * (1 - cover) + cover * rearrange(colour, "n c -> n c 1 1")
+        return _quantise(image)
+
+    def place(self, first: torch.Tensor, combos: Sequence[Sequence[int]], objects: int,
+              generator: torch.Generator) -> torch.Tensor:
+        """Factor rows ``(N, objects, F)``: ``first`` ``(N, F)``, then objects drawn uniformly from ``combos``
+        among those at cells no earlier object of the scene holds. Needs ``position`` among the factors."""
+        if objects == 1:
+            return first[:, None].clone()
+        p = self.factors.index("position")
+        table = torch.tensor([list(c) for c in combos], dtype=torch.long).reshape(len(combos), len(self.factors))
+        rows = [first]
+        used = F.one_hot(first[:, p], self.position_grid ** 2).bool()
+        for _ in range(1, objects):
+            free = (~used[:, table[:, p]]).float()  # (N, combos): combinations at a free cell
+            pick = table[torch.multinomial(free, 1, generator=generator)[:, 0]]
+            used = used | F.one_hot(pick[:, p], self.position_grid ** 2).bool()
+            rows.append(pick)
+        return torch.stack(rows, dim=1)
+
+    def occupancy(self, objects: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """Per scene and grid cell (row-major), 1 where one of its first ``counts`` objects sits ``(N, cells)``."""
+        cells = self.position_grid ** 2
+        present = torch.arange(objects.shape[1]) < counts[:, None]  # (N, K)
+        hot = F.one_hot(objects[..., self.factors.index("position")], cells) * present[..., None]
+        return hot.amax(dim=1).long()
 
     def draw(self, combos: Sequence[Sequence[int]], n: int, generator: torch.Generator) -> torch.Tensor:
         """``n`` factor rows ``(n, F)``: rounds of ``combos`` in random order, so every one occurs equally often."""

@@ -1,4 +1,4 @@
-"""``shapes``: procedural scenes of one object whose factors are shape, colour, size and position.
+"""``shapes``: procedural scenes of objects whose factors are shape, colour, size and position.
 
 Rendered on the fly from the run's seed (no download) by `energyflow_vision.data.shape_scene`: an
 anti-aliased object on a black background, 16x16 RGB by default. Each image carries its factor values; the ``labels`` option
@@ -16,6 +16,19 @@ combination's index (``"combination"``), or one column of indices per factor (``
   ``"B"`` by factor name, or ``"union"`` (both, what a joint baseline trains on).
 
 The test split renders every combination evenly, so classifiers and held-out scores see them all.
+
+Several objects: with ``objects = k > 1`` a scene holds a number of objects drawn uniformly from
+``min_objects..objects`` (0: an empty scene), at distinct cells of the position grid, so
+``position`` must be a varying factor. The first object is drawn as a single one (the design's
+combinations, evenly); each further one uniformly from the same combinations among those at a
+free cell; later objects are composited over earlier ones. The factor labels (every ``labels``
+kind, and ``train_factors``) are the FIRST object's, also in an empty scene, where that object is
+not drawn; ``train_objects`` ``(N, objects, F)`` and ``train_counts`` hold every object. With
+``labels = "columns"`` and ``occupancy`` (by default: whenever a scene is not exactly one object)
+one binary column per cell, ``cell_<position name>``, follows the factor columns: 1 where an object
+sits. ``objects = 1`` (the default) draws exactly the images of one-object scenes. ``layout =
+"tiled"`` puts the cells' centres at the centres of the grid's tiles of the image (objects of
+extent up to ``1 / position_grid`` then stay apart) instead of close to the image's centre.
 """
 
 from __future__ import annotations
@@ -47,7 +60,10 @@ class ShapesData(TensorData):
         scene: renders factor indices (`ShapeScene.render`) and names them.
         labels: what ``train_labels`` / ``test_labels`` hold (``"factors"``, a factor name, ``"combination"``,
             ``"columns"``).
-        train_factors, test_factors: factor indices ``(N, F)`` of each image.
+        train_factors, test_factors: factor indices ``(N, F)`` of each image (its first object).
+        train_objects, test_objects: factor indices ``(N, objects, F)`` of each object slot.
+        train_counts, test_counts: how many objects each image holds (the first ones of its slots).
+        occupancy: whether the label columns end with one ``cell_*`` column per grid cell.
         trained: combinations present in the training split (of the whole design, every part).
         held_out: combinations absent from every part of the design's training data.
     """
@@ -56,6 +72,11 @@ class ShapesData(TensorData):
     labels: str = "factors"
     train_factors: torch.Tensor | None = None
     test_factors: torch.Tensor | None = None
+    train_objects: torch.Tensor | None = None
+    test_objects: torch.Tensor | None = None
+    train_counts: torch.Tensor | None = None
+    test_counts: torch.Tensor | None = None
+    occupancy: bool = False
     trained: tuple[tuple[int, ...], ...] = ()
     held_out: tuple[tuple[int, ...], ...] = ()
 
@@ -74,7 +95,7 @@ def _names(values: Sequence[str], allowed: Sequence[str], what: str) -> Any:
 
 @frozen(kw_only=True)
 class ShapesSpec:
-    """Procedural one-object scenes (shape, colour, size, position), rendered from the seed; no download."""
+    """Procedural scenes of objects (shape, colour, size, position), rendered from the seed; no download."""
 
     factors: tuple[str, ...] = _names(("shape", "colour"), FACTORS, "factor")
     shapes: tuple[str, ...] = _names(("square", "circle", "triangle"), SHAPES, "shape")
@@ -84,6 +105,16 @@ class ShapesSpec:
                                      metadata={"help": "object extents as a share of the side (the middle one when size is fixed)"})
     position_grid: int = field(default=2, validator=[v.instance_of(int), v.ge(1), v.le(4)],
                                metadata={"help": "positions are the cells of this square grid"})
+    layout: Literal["central", "tiled"] = field(default="central", validator=v.in_(("central", "tiled")),
+                                                metadata={"help": "cell centres: 'central' (0.32..0.68 of the side) or "
+                                                                  "'tiled' (centres of the grid's tiles, for several objects)"})
+    objects: int = field(default=1, validator=[v.instance_of(int), v.ge(1), v.le(4)],
+                         metadata={"help": "the most objects per scene, at distinct cells (> 1 needs factor position)"})
+    min_objects: int = field(default=1, validator=[v.instance_of(int), v.ge(0), v.le(4)],
+                             metadata={"help": "the fewest objects per scene (0: empty scenes); counts are uniform"})
+    occupancy: bool | None = field(default=None, validator=v.optional(v.instance_of(bool)),
+                                   metadata={"help": "labels 'columns': add a cell_<position> column per grid cell "
+                                                     "(1: an object there); none: when scenes are not one object"})
     size: int = field(default=16, validator=[v.instance_of(int), v.ge(8), v.le(128)],
                       metadata={"help": "image side in pixels"})
     jitter: float = field(default=0.04, converter=float, validator=[v.ge(0.0), v.le(0.1)],
@@ -125,13 +156,44 @@ class ShapesSpec:
                 if name not in names:
                     raise ValueError(f"{where}.holdout: unknown combination {name!r}; "
                                      f"expected values of {'/'.join(self.factors)} joined by '/', e.g. {sorted(names)[0]!r}")
+        self._check_objects(where)
+
+    @property
+    def several(self) -> bool:
+        """Whether a scene may hold other than exactly one object."""
+        return (self.min_objects, self.objects) != (1, 1)
+
+    @property
+    def cell_columns(self) -> bool:
+        """Whether the label columns end with the ``cell_*`` occupancy columns."""
+        return self.labels == "columns" and (self.several if self.occupancy is None else self.occupancy)
+
+    def _check_objects(self, where: str) -> None:
+        if self.min_objects > self.objects:
+            raise ValueError(f"{where}.min_objects = {self.min_objects}: more than {where}.objects = {self.objects}")
+        if self.occupancy and self.labels != "columns":
+            raise ValueError(f"{where}.occupancy = true: the cell columns are label columns; set {where}.labels = 'columns'")
+        if (self.several or self.occupancy) and "position" not in self.factors:
+            what = (f"{where}.objects = {self.objects}" if self.objects > 1 else
+                    f"{where}.min_objects = {self.min_objects}" if self.several else f"{where}.occupancy = true")
+            raise ValueError(f"{what} needs 'position' among {where}.factors {list(self.factors)}: objects sit at grid cells")
+        if self.objects > 1:
+            cells = self.position_grid ** 2
+            if self.objects > cells:
+                raise ValueError(f"{where}.objects = {self.objects}: more objects than the {cells} cell(s) of a "
+                                 f"{self.position_grid}x{self.position_grid} position_grid")
+            parts, p = self.parts(self.scene()), self.factors.index("position")
+            free = len({c[p] for c in parts[self.part if self.design == "cross" else "union"]})
+            if free < self.objects:
+                raise ValueError(f"{where}.objects = {self.objects}: the training combinations of part {self.part!r} "
+                                 f"put objects at only {free} distinct cell(s)")
 
     def scene(self) -> ShapeScene:
         catalogue = {"shape": self.shapes, "colour": self.colours, "size": tuple(f"{s:g}" for s in self.sizes),
                      "position": position_names(self.position_grid)}
         return ShapeScene(factors=self.factors, values=tuple(catalogue[f] for f in self.factors), shapes=self.shapes,
                           colours=self.colours, sizes=self.sizes, position_grid=self.position_grid, size=self.size,
-                          jitter=self.jitter)
+                          jitter=self.jitter, layout=self.layout)
 
     def parts(self, scene: ShapeScene) -> dict[str, list[tuple[int, ...]]]:
         """The training combinations of each part of the design (``union`` is all of them)."""
@@ -151,6 +213,11 @@ class ShapesSpec:
         part_b = [c for c in every if c[0] < seen]
         return {first: part_a, second: part_b, "union": [c for c in every if c in part_a or c in part_b]}
 
+    def _counts(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        if self.min_objects == self.objects:
+            return torch.full((n,), self.objects, dtype=torch.long)
+        return torch.randint(self.min_objects, self.objects + 1, (n,), generator=generator)
+
     def build(self, ctx: Any) -> ShapesData:
         scene = self.scene()
         parts = self.parts(scene)
@@ -159,16 +226,27 @@ class ShapesSpec:
         generator = ctx.generator
         train_factors = scene.draw(mine, self.train_size, generator)
         test_factors = scene.draw(scene.combinations, self.test_size, generator)
-        train = scene.render(train_factors, generator)
-        test = scene.render(test_factors, generator)
+        train_objects = scene.place(train_factors, mine, self.objects, generator)
+        train_counts = self._counts(self.train_size, generator)
+        test_objects = scene.place(test_factors, scene.combinations, self.objects, generator)
+        test_counts = self._counts(self.test_size, generator)
+        train = scene.render_scenes(train_objects, train_counts, generator)
+        test = scene.render_scenes(test_objects, test_counts, generator)
         names = scene.label_names(self.labels)
         widths = sum(len(vals) for vals in scene.values) if self.labels == "columns" else len(names)
+        train_labels = scene.encode(train_factors, self.labels)
+        test_labels = scene.encode(test_factors, self.labels)
+        if self.cell_columns:  # binary columns after the factor columns: existing columns keep their indices
+            names = (*names, *(f"cell_{p}" for p in position_names(self.position_grid)))
+            widths += 2 * self.position_grid ** 2
+            train_labels = torch.cat([train_labels, scene.occupancy(train_objects, train_counts)], dim=1)
+            test_labels = torch.cat([test_labels, scene.occupancy(test_objects, test_counts)], dim=1)
         return ShapesData(
             name="shapes",
             train=dequantize(train, generator) if self.dequantize else to_unit(train),
             test=to_unit(test),
-            train_labels=scene.encode(train_factors, self.labels),
-            test_labels=scene.encode(test_factors, self.labels),
+            train_labels=train_labels,
+            test_labels=test_labels,
             num_classes=widths,
             value_range=(0.0, 1.0),
             kind="image",
@@ -177,6 +255,11 @@ class ShapesSpec:
             labels=self.labels,
             train_factors=train_factors,
             test_factors=test_factors,
+            train_objects=train_objects,
+            test_objects=test_objects,
+            train_counts=train_counts,
+            test_counts=test_counts,
+            occupancy=self.cell_columns,
             trained=tuple(union),
             held_out=tuple(c for c in scene.combinations if c not in union),
         )
