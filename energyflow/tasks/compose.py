@@ -28,6 +28,7 @@ from energyflow.compose.concepts import concept_truth
 from energyflow.compose.expressions import build, conjuncts, evaluate, names, parse_tree
 from energyflow.errors import CompositionError, RecipeError, RunError
 from energyflow.metrics.realism import distance_ratio, realistic
+from energyflow.recipe.tables import component as component_table
 from energyflow.tasks import pictures as viz
 from energyflow.tasks.base import Task
 from energyflow.tasks.context import TaskContext
@@ -74,6 +75,9 @@ class ComposeTask(Task):
                                             "test split (realistic, distance_ratio, satisfied_realistic)"})
     quality_k: int = field(default=3, validator=[v.instance_of(int), v.ge(1)],
                            metadata={"help": "k of the k-NN balls that make a sample realistic (improved precision)"})
+    reference: dict[str, Any] = field(factory=dict, validator=v.instance_of(dict),
+                                      metadata={"help": "the realism reference: [data] with these keys changed (say "
+                                                        "{ objects = 3 }); {}: the run's own test split"})
     reference_size: int = field(default=1000, validator=[v.instance_of(int), v.ge(2)],
                                 metadata={"help": "test images in the real reference of the realism scores"})
     groups: dict[str, tuple[str, ...]] = field(
@@ -89,7 +93,12 @@ class ComposeTask(Task):
                     raise ValueError(f"group {group!r} lists {expr!r}, which is not one of the expressions")
 
     def check_recipe(self, recipe: Any, where: Any) -> None:
-        """Every name in every expression is a concept of the recipe."""
+        """Every name in every expression is a concept of the recipe; ``reference`` is a valid dataset."""
+        if self.reference:
+            try:
+                self._reference(recipe)
+            except RecipeError as e:
+                raise RecipeError(f"{where('task.reference')}: {e}") from None
         known = [c.name for c in recipe.concepts]
         for i, expr in enumerate(self.expressions):
             for name in names(parse_tree(expr)):
@@ -141,11 +150,22 @@ class ComposeTask(Task):
         self._draw(ctx, rows if real is None else {"data (held out)": real, **rows})
         return metrics
 
+    def _reference(self, recipe: Any) -> Any:
+        """``[data]`` with the ``reference`` keys changed, as a validated dataset component."""
+        same = self.reference.get("kind", recipe.data.kind) == recipe.data.kind  # a new kind replaces [data]
+        table = {"kind": recipe.data.kind, **recipe.data.options(), **self.reference} if same else self.reference
+        return component_table("task.reference", table, "dataset")
+
     def _realism(self, ctx: TaskContext, rows: dict[str, torch.Tensor], satisfied: dict[str, torch.Tensor],
                  metrics: dict[str, float]) -> torch.Tensor | None:
         """Realism scores of every expression against the test split; returns the held-out real images."""
+        if not self.quality or ctx.data.kind != "image":
+            return None
         test = ctx.data.test
-        if not self.quality or ctx.data.kind != "image" or test.shape[0] < 2 * (self.quality_k + 1):
+        if self.reference:
+            generator = torch.Generator().manual_seed(ctx.recipe.run.seed)
+            test = ctx.build(self._reference(ctx.recipe), data=None, generator=generator, what="task.reference").test
+        if test.shape[0] < 2 * (self.quality_k + 1):
             return None
         held = min(self.samples, test.shape[0] // 2)
         real, reference = test[:held], test[held:held + self.reference_size]

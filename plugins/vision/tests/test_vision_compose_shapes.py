@@ -65,3 +65,33 @@ def test_held_out_groups_are_the_combinations_no_training_set_holds(name):
     for method in ("experts", "pair", "joint"):
         assert {_combination(e, recipe["concepts"]) for e in groups[f"held_out_{method}"]} == held_out
         assert {_combination(e, recipe["concepts"]) for e in groups[f"seen_{method}"]} <= trained
+
+
+NEW_RECIPES = {
+    "compose_position_size": (("held_out_experts", "held_out_joint", "seen_experts", "seen_joint"),
+                              ("position", "size", "joint"), []),
+    "compose_objects": (("two_objects_composed", "three_objects_composed", "two_objects_joint", "three_objects_joint"),
+                        ("position", "cells"), []),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_RECIPES))
+def test_composition_recipes_run_tiny_and_report_their_groups(name, tmp_path):
+    groups, energies, extra = NEW_RECIPES[name]
+    path = RECIPES / f"{name}.toml"
+    assert path.read_text().startswith(f"# {name}:"), "each recipe opens with a comment naming it"
+    shrink = [s for s in SHRINK if not s.startswith("energies.joint") or "joint" in energies]
+    args = ["run", str(path), "--out", str(tmp_path), "--quiet"]
+    for item in [*shrink, *extra]:
+        args += ["--set", item]
+    result = CliRunner().invoke(make_app(), args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert (tmp_path / "compose.png").is_file()
+    for energy in energies:
+        assert (tmp_path / "energies" / energy / "checkpoint.pt").is_file()
+    for group in groups:
+        for key in ("satisfied_mean", "realistic_mean", "satisfied_realistic_mean", "distance_ratio_mean"):
+            assert f"{key}[{group}]" in metrics
+        assert metrics[f"satisfied_realistic_mean[{group}]"] <= metrics[f"satisfied_mean[{group}]"] + 1e-9
+    assert all(math.isfinite(v) for v in metrics.values())
