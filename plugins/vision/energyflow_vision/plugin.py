@@ -46,7 +46,7 @@ def register_regularizers(register: Register) -> None:
 @hookimpl
 def register_datasets(register: Register) -> None:
     """Image datasets: digits, mnist, fashion_mnist, cifar10, cifar100, svhn, celeba, imagenet32, image_folder,
-    shapes."""
+    shapes, faces."""
     from energyflow_vision.data import DATASETS
 
     _register_table(register, DATASETS)
