@@ -71,12 +71,17 @@ class ConceptSpec:
     ``judge`` (optional) is what the classifier checks instead of ``values``: other columns, when the
     energy's own do not say what a sample must show (a position energy trained on one-object scenes,
     judged by which cells of a several-object scene are occupied).
+    ``posterior`` makes the concept ``-log p(values | x)`` of its energy: ``E(x | values)`` plus
+    ``logsumexp`` over every value of those columns of ``-E(x | value)``, which keeps what the energy
+    says about its columns and drops what it learned of x otherwise (the classifier form of
+    p(x | a, b) ∝ p(x) p(a | x) p(b | x)).
     """
 
     name: str
     energy: str
     values: dict[str, int]
     judge: dict[str, int] | None = None
+    posterior: bool = False
 
     @property
     def judged(self) -> dict[str, int]:

@@ -150,6 +150,10 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
                           f"(an [energies.NAME] table){hint}")
     named = next(e for e in energies if e.name == energy)
     judge = _judge_values(body.pop("judge", None), f"{path}.judge", where)
+    posterior = body.pop("posterior", False)
+    if not isinstance(posterior, bool):
+        raise RecipeError(f"{where(path + '.posterior')}: {path}.posterior = {format_toml(posterior)}: expected "
+                          f"true or false, got {describe_value(posterior)}")
     values: dict[str, int] = {}
     for column, value in body.items():
         at = f"{path}.{toml_key(column)}"
@@ -175,7 +179,7 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
         raise RecipeError(f"{where(path)}: {path} leaves {', '.join(unobserved)} unobserved, but energy {energy!r} "
                           f"was trained with every label observed; give {unobserved[0]} a value or set "
                           f"energies.{toml_key(energy)}.drop > 0 (say 0.5)")
-    return ConceptSpec(name, energy, values, judge)
+    return ConceptSpec(name, energy, values, judge, posterior)
 
 
 def _judge_values(table: Any, path: str, where: Any) -> dict[str, int] | None:

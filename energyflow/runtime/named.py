@@ -11,6 +11,7 @@ each column, ``logits = -E(x, column = value)`` with the other columns unobserve
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ import torch
 from energyflow.compose.concepts import LabelCoding, TermSum, label_columns
 from energyflow.compose.judge import Judge
 from energyflow.core.energy import Energy
+from energyflow.core.nodes import logical_or
 from energyflow.errors import RunError
 from energyflow.runtime import checkpoints
 from energyflow.runtime.checkpoints import CHECKPOINT
@@ -185,13 +187,26 @@ class NamedEnergies:
         for concept in self.recipe.concepts:
             if names is not None and concept.name not in names:
                 continue
-            coding = self.coding(concept.energy)
+            out[concept.name] = self._concept_energy(concept)
+        return out
+
+    def _concept_energy(self, concept: Any) -> Energy:
+        """The energy bound to the concept's values; with ``posterior``, ``-log p(values | x)``."""
+        coding, energy = self.coding(concept.energy), self.energy(concept.energy)
+
+        def bound(values: dict[str, int]) -> Energy:
             try:
-                value = coding.encode(concept.values)
+                value = coding.encode(values)
             except ValueError as e:
                 raise RunError(f"{self.recipe.source}: concepts.{concept.name}: {e}") from e
-            out[concept.name] = self.energy(concept.energy).condition(y=value.to(self.run.device))
-        return out
+            return energy.condition(y=value.to(self.run.device))
+
+        if not concept.posterior:
+            return bound(concept.values)
+        columns = list(concept.values)
+        sizes = [coding.sizes[coding.columns.index(c)] for c in columns]
+        every = [bound(dict(zip(columns, combo))) for combo in itertools.product(*(range(n) for n in sizes))]
+        return bound(concept.values) & ~logical_or(*every)
 
     # ------------------------------------------------------------------ classifier
     def classifier(self) -> Judge | None:
