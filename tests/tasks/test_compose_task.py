@@ -370,3 +370,21 @@ def test_a_concept_judge_table_is_read_and_validated(quadrants):
     assert next(c for c in recipe.concepts if c.name == "up").judged == {"up": 1}
     with pytest.raises(RecipeError, match=r"concepts\.right\.judge\.up = -1: expected a label value"):
         parse_recipe(RECIPE, source="q.toml", overrides=['concepts.right={energy="right", right=1, judge={up=-1}}'])
+
+
+def test_a_posterior_concept_is_minus_log_p_of_its_value_given_x(quadrants, tmp_path):
+    """posterior = true: E(x | right = 1) + logsumexp over v of -E(x | right = v) = -log p(right = 1 | x)."""
+    overrides = ["train.iterations=20", "classifier.iterations=2", 'task.expressions=["right_p"]', "task.groups={}",
+                 'concepts.right_p={energy="right", right=1, posterior=true}']
+    run = Run(parse_recipe(RECIPE, source="q.toml", overrides=overrides), out_dir=tmp_path / "run", quiet=True)
+    run.execute()
+    concepts = run.named.concepts(["right", "right_p"])
+    net = run.named.energy("right")
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        e0, e1 = net(x, y=torch.zeros(50, dtype=torch.long)), net(x, y=torch.ones(50, dtype=torch.long))
+        expected = e1 + torch.logsumexp(torch.stack([-e0, -e1]), dim=0)
+        assert torch.allclose(concepts["right_p"](x), expected, atol=1e-5)
+        assert torch.allclose(concepts["right"](x), e1, atol=1e-6)
+        p_right = torch.sigmoid(e0 - e1)  # softmax over the two values of -E
+        assert torch.allclose(torch.exp(-concepts["right_p"](x)), p_right, atol=1e-5)
