@@ -161,8 +161,13 @@ class NamedEnergies:
         Cheap (no training); a task calls it first, so a typo in the last energy is found before the
         first one trains.
         """
+        per_class = getattr(getattr(self.recipe.buffer, "spec", None), "per_class", False)
         for entry in self.recipe.energies:
-            self.coding(entry.name)
+            coding = self.coding(entry.name)
+            if per_class and not coding.as_class and not entry.spec.checkpoint:
+                raise RunError(f"{self.recipe.source}: energies.{entry.name} is conditioned on label vectors "
+                               f"({', '.join(coding.columns)}), which a per-class replay buffer cannot key; set "
+                               "buffer.per_class = false")
         for concept in self.recipe.concepts:
             try:
                 self.coding(concept.energy).encode(concept.values)

@@ -11,7 +11,7 @@ from attrs import frozen
 
 from energyflow import TensorData, hookimpl
 from energyflow.compose.concepts import LabelCoding
-from energyflow.errors import RecipeError
+from energyflow.errors import RecipeError, RunError
 from energyflow.recipe import parse_recipe
 from energyflow.runtime import Run
 from energyflow.testing import inline_plugin
@@ -388,3 +388,10 @@ def test_a_posterior_concept_is_minus_log_p_of_its_value_given_x(quadrants, tmp_
         assert torch.allclose(concepts["right"](x), e1, atol=1e-6)
         p_right = torch.sigmoid(e0 - e1)  # softmax over the two values of -E
         assert torch.allclose(torch.exp(-concepts["right_p"](x)), p_right, atol=1e-5)
+
+
+def test_a_per_class_buffer_with_a_label_vector_energy_stops_before_training(quadrants, tmp_path):
+    recipe = parse_recipe(RECIPE, source="q.toml", overrides=["buffer.per_class=true"])
+    with pytest.raises(RunError, match=r"energies\.joint is conditioned on label vectors \(right, up\).*per_class = false"):
+        Run(recipe, out_dir=tmp_path / "run", quiet=True).execute()
+    assert not (tmp_path / "run" / "energies" / "right" / "checkpoint.pt").exists()
