@@ -75,6 +75,8 @@ class ConceptSpec:
     ``logsumexp`` over every value of those columns of ``-E(x | value)``, which keeps what the energy
     says about its columns and drops what it learned of x otherwise (the classifier form of
     p(x | a, b) ∝ p(x) p(a | x) p(b | x)).
+    ``marginal`` makes it the energy's marginal over every value of its columns, ``-logsumexp_v -E(x | v)``:
+    the p(x) of that decomposition; it binds no value, and the classifier checks nothing of it.
     """
 
     name: str
@@ -82,10 +84,11 @@ class ConceptSpec:
     values: dict[str, int]
     judge: dict[str, int] | None = None
     posterior: bool = False
+    marginal: bool = False
 
     @property
     def judged(self) -> dict[str, int]:
-        """The column values the classifier checks: ``judge``, or else ``values``."""
+        """The column values the classifier checks: ``judge``, or else ``values`` (none for a marginal)."""
         return self.values if self.judge is None else self.judge
 
 

@@ -150,10 +150,12 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
                           f"(an [energies.NAME] table){hint}")
     named = next(e for e in energies if e.name == energy)
     judge = _judge_values(body.pop("judge", None), f"{path}.judge", where)
-    posterior = body.pop("posterior", False)
-    if not isinstance(posterior, bool):
-        raise RecipeError(f"{where(path + '.posterior')}: {path}.posterior = {format_toml(posterior)}: expected "
-                          f"true or false, got {describe_value(posterior)}")
+    posterior, marginal = (_flag(body.pop(key, False), f"{path}.{key}", where) for key in ("posterior", "marginal"))
+    if marginal:
+        if body or judge is not None or posterior:
+            extra = next(iter(body), "judge" if judge is not None else "posterior")
+            raise RecipeError(f"{where(path)}: {path}: a marginal concept binds no value; remove {extra}")
+        return ConceptSpec(name, energy, {}, None, False, True)
     values: dict[str, int] = {}
     for column, value in body.items():
         at = f"{path}.{toml_key(column)}"
@@ -180,6 +182,13 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
                           f"was trained with every label observed; give {unobserved[0]} a value or set "
                           f"energies.{toml_key(energy)}.drop > 0 (say 0.5)")
     return ConceptSpec(name, energy, values, judge, posterior)
+
+
+def _flag(value: Any, path: str, where: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RecipeError(f"{where(path)}: {path} = {format_toml(value)}: expected true or false, got "
+                          f"{describe_value(value)}")
+    return value
 
 
 def _judge_values(table: Any, path: str, where: Any) -> dict[str, int] | None:

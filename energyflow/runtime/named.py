@@ -169,6 +169,8 @@ class NamedEnergies:
                                f"({', '.join(coding.columns)}), which a per-class replay buffer cannot key; set "
                                "buffer.per_class = false")
         for concept in self.recipe.concepts:
+            if concept.marginal:
+                continue
             try:
                 self.coding(concept.energy).encode(concept.values)
             except ValueError as e:
@@ -206,12 +208,15 @@ class NamedEnergies:
                 raise RunError(f"{self.recipe.source}: concepts.{concept.name}: {e}") from e
             return energy.condition(y=value.to(self.run.device))
 
-        if not concept.posterior:
+        if concept.marginal:
+            columns = list(coding.columns)
+        elif not concept.posterior:
             return bound(concept.values)
-        columns = list(concept.values)
+        else:
+            columns = list(concept.values)
         sizes = [coding.sizes[coding.columns.index(c)] for c in columns]
         every = [bound(dict(zip(columns, combo))) for combo in itertools.product(*(range(n) for n in sizes))]
-        return bound(concept.values) & ~logical_or(*every)
+        return logical_or(*every) if concept.marginal else bound(concept.values) & ~logical_or(*every)
 
     # ------------------------------------------------------------------ classifier
     def classifier(self) -> Judge | None:

@@ -199,6 +199,9 @@ def _shares(expr: str, tree: Any, x: torch.Tensor, judge: Any, named: Any,
     truth = {}
     for name in names(tree):
         concept = named.concept_spec(name)
+        if not concept.judged:  # a marginal: true of every sample
+            truth[name] = torch.ones(x.shape[0], dtype=torch.bool)
+            continue
         missing = [c for c in concept.judged if c not in predicted]
         if missing:
             raise RunError(f"concept {name!r} uses {missing[0]!r}, which the classifier does not classify; "

@@ -375,7 +375,8 @@ def test_a_concept_judge_table_is_read_and_validated(quadrants):
 def test_a_posterior_concept_is_minus_log_p_of_its_value_given_x(quadrants, tmp_path):
     """posterior = true: E(x | right = 1) + logsumexp over v of -E(x | right = v) = -log p(right = 1 | x)."""
     overrides = ["train.iterations=20", "classifier.iterations=2", 'task.expressions=["right_p"]', "task.groups={}",
-                 'concepts.right_p={energy="right", right=1, posterior=true}']
+                 'concepts.right_p={energy="right", right=1, posterior=true}',
+                 'concepts.right_any={energy="right", marginal=true}']
     run = Run(parse_recipe(RECIPE, source="q.toml", overrides=overrides), out_dir=tmp_path / "run", quiet=True)
     run.execute()
     concepts = run.named.concepts(["right", "right_p"])
@@ -388,6 +389,8 @@ def test_a_posterior_concept_is_minus_log_p_of_its_value_given_x(quadrants, tmp_
         assert torch.allclose(concepts["right"](x), e1, atol=1e-6)
         p_right = torch.sigmoid(e0 - e1)  # softmax over the two values of -E
         assert torch.allclose(torch.exp(-concepts["right_p"](x)), p_right, atol=1e-5)
+        marginal = run.named.concepts(["right_any"])["right_any"](x)
+        assert torch.allclose(marginal, -torch.logaddexp(-e0, -e1), atol=1e-5)  # p(x) = sum over values
 
 
 def test_a_per_class_buffer_with_a_label_vector_energy_stops_before_training(quadrants, tmp_path):
@@ -395,3 +398,10 @@ def test_a_per_class_buffer_with_a_label_vector_energy_stops_before_training(qua
     with pytest.raises(RunError, match=r"energies\.joint is conditioned on label vectors \(right, up\).*per_class = false"):
         Run(recipe, out_dir=tmp_path / "run", quiet=True).execute()
     assert not (tmp_path / "run" / "energies" / "right" / "checkpoint.pt").exists()
+
+
+def test_a_marginal_concept_binds_no_value(quadrants):
+    with pytest.raises(RecipeError, match=r"concepts\.any: a marginal concept binds no value; remove right"):
+        parse_recipe(RECIPE, source="q.toml", overrides=['concepts.any={energy="right", marginal=true, right=1}'])
+    with pytest.raises(RecipeError, match=r"concepts\.any\.marginal = 1: expected true or false"):
+        parse_recipe(RECIPE, source="q.toml", overrides=['concepts.any={energy="right", marginal=1}'])
