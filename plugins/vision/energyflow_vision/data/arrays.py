@@ -35,6 +35,13 @@ def dequantize(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     return out
 
 
+def unit_splits(train: torch.Tensor, test: torch.Tensor, generator: torch.Generator, dequantize_train: bool) -> dict:
+    """A rendered dataset's image fields: ``uint8`` splits to [0, 1] (the training split dequantized, as the
+    file datasets are), and ``value_range`` and ``kind``, as `TensorData` keywords."""
+    return {"train": dequantize(train, generator) if dequantize_train else to_unit(train), "test": to_unit(test),
+            "value_range": (0.0, 1.0), "kind": "image"}
+
+
 def _like(values: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     """Float results back in the dtype of ``images``: ``uint8`` rounded and clamped, floats as they are."""
     return values.round().clamp(0, 255).to(torch.uint8) if images.dtype == torch.uint8 else values.to(images.dtype)

@@ -40,7 +40,7 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import TensorData
-from energyflow_vision.data.arrays import dequantize, to_unit
+from energyflow_vision.data.arrays import unit_splits
 from energyflow_vision.data.face_drawing import ATTRIBUTES, FaceDrawing, Nuisance
 
 #: The columns a ``faces`` dataset gives by default (those of ``recipes/compose_celeba.toml``).
@@ -158,12 +158,9 @@ class FacesSpec:
         (train, train_labels), (test, test_labels) = splits["train"], splits["test"]
         return TensorData(
             name="faces",
-            train=dequantize(train, generator) if self.dequantize else to_unit(train),
-            test=to_unit(test),
+            **unit_splits(train, test, generator, self.dequantize),
             train_labels=train_labels,
             test_labels=test_labels,
             num_classes=len(self.attributes),
-            value_range=(0.0, 1.0),
-            kind="image",
             class_names=self.attributes,
         )

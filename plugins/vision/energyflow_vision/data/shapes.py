@@ -42,7 +42,7 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import TensorData
-from energyflow_vision.data.arrays import dequantize, to_unit
+from energyflow_vision.data.arrays import unit_splits
 from energyflow_vision.data.shape_scene import (
     COLOURS,
     FACTORS,
@@ -243,13 +243,10 @@ class ShapesSpec:
             test_labels = torch.cat([test_labels, scene.occupancy(test_objects, test_counts)], dim=1)
         return ShapesData(
             name="shapes",
-            train=dequantize(train, generator) if self.dequantize else to_unit(train),
-            test=to_unit(test),
+            **unit_splits(train, test, generator, self.dequantize),
             train_labels=train_labels,
             test_labels=test_labels,
             num_classes=widths,
-            value_range=(0.0, 1.0),
-            kind="image",
             class_names=names,
             scene=scene,
             labels=self.labels,
