@@ -72,6 +72,8 @@ NEW_RECIPES = {
                               ("position", "size", "joint"), []),
     "compose_objects": (("two_objects_composed", "three_objects_composed", "two_objects_joint", "three_objects_joint"),
                         ("position", "cells"), []),
+    "compose_faces": (("conjunctions_composed", "conjunctions_joint", "rare_composed", "rare_joint"),
+                      ("smiling", "male", "young", "wavy_hair", "black_hair", "eyeglasses", "joint"), []),
 }
 
 
