@@ -166,7 +166,7 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
                               f"or true/false), got {describe_value(value)}")
         labels = _labels(named, energies)
         if labels and column not in labels:
-            raise RecipeError(f"{where(at)}: {at}: energy {energy!r} is not conditioned on {column!r}"
+            raise RecipeError(f"{where(at)}: {at}: energies.{toml_key(energy)} is not conditioned on {column!r}"
                               f"{suggest(column, list(labels))}")
         values[column] = value
     unobserved = [c for c in _labels(named, energies) if c not in values]
