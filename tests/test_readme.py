@@ -37,9 +37,18 @@ def test_composition_snippet_runs():
     import energyflow as ef
 
     code = re.search(r"## Composition\n.*?```python\n(.*?)```", README, re.DOTALL).group(1)
-    assert len(code.strip().splitlines()) == 3
+    assert len(code.strip().splitlines()) <= 6
     scope = {"torch": torch, "ef": ef}
     exec(compile(code, "README.md", "exec"), scope)  # noqa: S102  our own README
     assert scope["x"].shape == (16, 2)
     concepts = {"smiling": scope["smiling"], "young": scope["young"]}
     assert scope["both"].formula() == ef.compose.parse("smiling & young", concepts).formula()
+
+
+def test_every_readme_python_block_runs_as_pasted(capsys):
+    """Each ```python block of README.md runs on its own, in a fresh namespace, and prints something."""
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert blocks, "README.md has no python block"
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"README.md python block {i + 1}", "exec"), {"__name__": "__readme__"})
+        assert capsys.readouterr().out.strip(), f"README.md python block {i + 1} prints nothing"
