@@ -66,6 +66,7 @@ class Run:
         self.pm = pm or get_plugin_manager()
         self.out_dir = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
         self.world = join_world()  # torchrun's processes; a single process otherwise
+        fresh = not self.out_dir.exists()
         try:  # a rank that stops here leaves the process group (its threads must not outlive the interpreter)
             self.quiet = quiet or not self.world.is_main
             self.resume = resume
@@ -92,6 +93,8 @@ class Run:
                 self.generator = rank_generator(recipe.run.seed, self.world.rank)
         except BaseException:
             leave_world(self.world)
+            if fresh and self.out_dir.is_dir() and not any(self.out_dir.iterdir()):
+                self.out_dir.rmdir()  # a run that could not start leaves no empty folder behind
             raise
 
     # ------------------------------------------------------------------ building

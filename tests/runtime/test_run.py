@@ -147,6 +147,11 @@ def test_user_mistakes_found_while_building_are_run_errors(tiny_recipe, tmp_path
     with pytest.raises(RunError, match=r"tiny\.toml: \[energy\] \(mlp\): mlp energy: conditional = true, but dataset "
                                        r"'toy2d' has no class labels"):
         _run(tiny_recipe, tmp_path / "run", "energy.conditional=true")
+    assert not (tmp_path / "run").exists(), "a run that could not start leaves no empty folder"
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RunError):
+        _run(tiny_recipe, tmp_path / "kept", "energy.conditional=true")
+    assert (tmp_path / "kept").is_dir(), "a folder that was there before stays"
     if not torch.cuda.is_available():
         with pytest.raises(RunError, match="CUDA is not available"):
             _run(tiny_recipe, tmp_path / "run", "run.device=cuda")
