@@ -5,6 +5,7 @@ from energyflow.metrics.frechet import frechet_distance, frechet_from_stats
 from energyflow.metrics.grid_nll import grid_nll
 from energyflow.metrics.mmd import mmd
 from energyflow.metrics.realism import (
+    RealismReference,
     distance_ratio,
     knn_radii,
     nearest_distance,
@@ -12,6 +13,6 @@ from energyflow.metrics.realism import (
 )
 
 __all__ = [
-    "auroc", "distance_ratio", "frechet_distance", "frechet_from_stats", "grid_nll", "knn_radii", "mmd",
-    "nearest_distance", "realistic",
+    "RealismReference", "auroc", "distance_ratio", "frechet_distance", "frechet_from_stats", "grid_nll", "knn_radii",
+    "mmd", "nearest_distance", "realistic",
 ]

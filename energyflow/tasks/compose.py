@@ -27,7 +27,7 @@ from attrs import validators as v
 from energyflow.compose.concepts import concept_truth
 from energyflow.compose.expressions import build, conjuncts, evaluate, names, parse_tree
 from energyflow.errors import CompositionError, RecipeError, RunError
-from energyflow.metrics.realism import distance_ratio, realistic
+from energyflow.metrics.realism import RealismReference
 from energyflow.recipe.tables import component as component_table
 from energyflow.tasks import pictures as viz
 from energyflow.tasks.base import Task
@@ -171,12 +171,13 @@ class ComposeTask(Task):
         real, reference = test[:held], test[held:held + self.reference_size]
         low, high = ctx.data.value_range
         noise = low + (high - low) * torch.rand(real.shape, generator=ctx.generator)
+        scores = RealismReference(reference, self.quality_k).anchor(real, noise)  # radii and anchors once
         for name, x in (("data", real), ("noise", noise)):
-            metrics[f"realistic_of_{name}"] = float(realistic(x, reference, self.quality_k).float().mean())
+            metrics[f"realistic_of_{name}"] = float(scores.realistic(x).float().mean())
         for expr, x in rows.items():
-            inside = realistic(x, reference, self.quality_k)
+            inside = scores.realistic(x)
             metrics[f"realistic[{expr}]"] = float(inside.float().mean())
-            metrics[f"distance_ratio[{expr}]"] = distance_ratio(x, real, noise, reference)
+            metrics[f"distance_ratio[{expr}]"] = scores.distance_ratio(x)
             if expr in satisfied:
                 metrics[f"satisfied_realistic[{expr}]"] = float((inside & satisfied[expr]).float().mean())
         return real

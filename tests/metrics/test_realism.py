@@ -59,3 +59,16 @@ def test_bad_input_is_named():
         realistic(torch.zeros(0, 3), _points(5, 0))
     with pytest.raises(ValueError, match="no farther"):
         distance_ratio(_points(4, 0), _points(4, 1) * 10, _points(4, 1), _points(6, 2))
+
+
+def test_one_reference_scores_many_sample_sets_as_the_functions_do():
+    from energyflow.metrics import RealismReference
+
+    ref, real, noise = _points(50, 0), _points(20, 1), _points(20, 2) * 4 + 6
+    scores = RealismReference(ref, k=3).anchor(real, noise)
+    for seed in (3, 4):
+        samples = _points(15, seed) * 2
+        assert torch.equal(scores.realistic(samples), realistic(samples, ref, k=3))
+        assert scores.distance_ratio(samples) == pytest.approx(distance_ratio(samples, real, noise, ref))
+    with pytest.raises(ValueError, match="call anchor"):
+        RealismReference(ref).distance_ratio(real)
