@@ -159,11 +159,7 @@ def _concept(name: str, body: dict[str, Any], energies: tuple[NamedEnergy, ...],
     values: dict[str, int] = {}
     for column, value in body.items():
         at = f"{path}.{toml_key(column)}"
-        if isinstance(value, bool):
-            value = int(value)
-        if not isinstance(value, int) or value < 0:
-            raise RecipeError(f"{where(at)}: {at} = {format_toml(value)}: expected a label value (an integer >= 0, "
-                              f"or true/false), got {describe_value(value)}")
+        value = _label_value(value, at, where)
         labels = _labels(named, energies)
         if labels and column not in labels:
             raise RecipeError(f"{where(at)}: {at}: energies.{toml_key(energy)} is not conditioned on {column!r}"
@@ -198,11 +194,13 @@ def _judge_values(table: Any, path: str, where: Any) -> dict[str, int] | None:
     if not isinstance(table, dict) or not table:
         raise RecipeError(f"{where(path)}: {path} = {format_toml(table)}: expected a table of label columns and "
                           "values the classifier checks, e.g. { cell_tl = 1 }")
-    out = {}
-    for column, value in table.items():
-        value = int(value) if isinstance(value, bool) else value
-        if not isinstance(value, int) or value < 0:
-            raise RecipeError(f"{where(path)}: {path}.{toml_key(column)} = {format_toml(value)}: expected a label "
-                              f"value (an integer >= 0, or true/false), got {describe_value(value)}")
-        out[column] = value
-    return out
+    return {column: _label_value(value, f"{path}.{toml_key(column)}", where) for column, value in table.items()}
+
+
+def _label_value(value: Any, at: str, where: Any) -> int:
+    """A label value of a concept or its judge: an integer >= 0 (true / false are 1 / 0)."""
+    value = int(value) if isinstance(value, bool) else value
+    if not isinstance(value, int) or value < 0:
+        raise RecipeError(f"{where(at)}: {at} = {format_toml(value)}: expected a label value (an integer >= 0, "
+                          f"or true/false), got {describe_value(value)}")
+    return value
