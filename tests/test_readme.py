@@ -41,8 +41,9 @@ def test_composition_snippet_runs():
     scope = {"torch": torch, "ef": ef}
     exec(compile(code, "README.md", "exec"), scope)  # noqa: S102  our own README
     assert scope["x"].shape == (16, 2)
-    concepts = {"smiling": scope["smiling"], "young": scope["young"]}
-    assert scope["both"].formula() == ef.compose.parse("smiling & young", concepts).formula()
+    assert scope["both"].formula() == "smiling + young"
+    x = torch.rand(4, 2)
+    assert torch.equal(scope["both"](x), (scope["smiling"] & scope["young"])(x))
 
 
 def test_every_readme_python_block_runs_as_pasted(capsys):

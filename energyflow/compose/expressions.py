@@ -217,7 +217,8 @@ def parse(expr: str, concepts: Mapping[str, Energy]) -> Energy:
     for name, energy in concepts.items():
         if not isinstance(energy, Energy):
             raise CompositionError(f"concept {name!r} is a {type(energy).__name__}, not an Energy")
-    return build(parse_tree(expr), _lookup(concepts))
+    lookup = _lookup(concepts)
+    return build(parse_tree(expr), lambda name: lookup(name).named(name))
 
 
 def evaluate(tree: Expr, truth: Mapping[str, Any]) -> Any:

@@ -1,4 +1,4 @@
-"""Nodes that bind context (``condition``) and clamp positions (``mask``), in normal form.
+"""Nodes that bind context (``condition``), clamp positions (``mask``) and name a term (``named``).
 
 ``conditioned`` and ``masked`` build the normal form the ``Energy.condition`` and
 ``Energy.mask`` methods return: a weight stays outermost (``(2*a).condition(y=1)`` is
@@ -85,6 +85,8 @@ def conditioned(energy: Energy, context: dict[str, Any]) -> Energy:
     """``energy.condition(**context)`` in normal form (see the module docstring)."""
     if not context:
         return energy
+    if isinstance(energy, Named):  # new context changes what the name stood for: bind it inside
+        return conditioned(energy.child, context)
     if isinstance(energy, Scaled):
         return scale(conditioned(energy.child, context), energy.weight)
     if isinstance(energy, Masked):
@@ -196,3 +198,31 @@ def masked(energy: Energy, mask: Any, observed: Any) -> Energy:
     if not clamps_agree((old_mask, old_observed), (mask, observed)):
         raise ValueError(f"mask: {OVERLAP}")
     return Masked(energy.child, old_mask | mask, torch.where(old_mask, old_observed, observed))
+
+
+class Named(UnaryNode):
+    """``energy.named("smiling")``: the same energy, shown as ``smiling`` in formulas.
+
+    Values, gradients, context and clamps are the child's. Conditioning it again binds the new
+    context inside and drops the name (the name no longer says what the energy is).
+    """
+
+    def __init__(self, child: Energy, name: str):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"named: expected a non-empty name, got {name!r}")
+        super().__init__(child)
+        self.name = name.strip()
+
+    def forward(self, x: torch.Tensor, **context: Any) -> torch.Tensor:
+        return self.child(x, **_only(context, self._child_accepts[0]))
+
+    def extra_repr(self) -> str:
+        return repr(self.name)
+
+    def formula(self) -> str:
+        return self.name
+
+
+def named(energy: Energy, name: str) -> Energy:
+    """``energy.named(name)``; renaming a `Named` replaces its name."""
+    return Named(energy.child if isinstance(energy, Named) else energy, name)

@@ -156,6 +156,12 @@ class Energy(nn.Module):
 
         return conditioned(self, context)
 
+    def named(self, name: str) -> Energy:
+        """The same energy, written ``name`` in `formula` (``parse`` names each concept this way)."""
+        from energyflow.core.context import named
+
+        return named(self, name)
+
     def mask(self, mask: torch.Tensor, observed: torch.Tensor) -> Energy:
         """Clamp the positions where ``mask`` is true to ``observed``; samplers move only the rest.
 

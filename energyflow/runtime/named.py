@@ -194,7 +194,7 @@ class NamedEnergies:
         for concept in self.recipe.concepts:
             if names is not None and concept.name not in names:
                 continue
-            out[concept.name] = self._concept_energy(concept)
+            out[concept.name] = self._concept_energy(concept).named(concept.name)
         return out
 
     def _concept_energy(self, concept: Any) -> Energy:

@@ -40,12 +40,21 @@ OPERATOR_FORMS = [
 
 @pytest.mark.parametrize(("text", "build"), OPERATOR_FORMS, ids=[t for t, _ in OPERATOR_FORMS])
 def test_parse_is_the_operator_algebra(concepts, text, build):
-    a, b, c = concepts["a"], concepts["b"], concepts["c"]
+    a, b, c = (concepts[k].named(k) for k in "abc")
     parsed, direct = parse(text, concepts), build(a, b, c)
     assert type(parsed) is type(direct)
     assert parsed.formula() == direct.formula()
     x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0)) * 2
     torch.testing.assert_close(parsed(x), direct(x), rtol=0, atol=0)
+
+
+def test_formula_names_each_concept(concepts):
+    parsed = parse("young & ~a | 0.5*b", concepts)
+    assert parsed.formula() == "((young - a) | 0.5*b)"
+    assert "GaussianEnergy" not in parse("a & b", concepts).formula()
+    x = torch.randn(8, 2, generator=torch.Generator().manual_seed(2))
+    young, a, b = concepts["young"], concepts["a"], concepts["b"]
+    torch.testing.assert_close(parsed(x), ((young & ~a) | 0.5 * b)(x), rtol=0, atol=0)
 
 
 def test_precedence_is_pythons(concepts):
@@ -65,7 +74,7 @@ def test_weights_and_negation_follow_the_normal_form(concepts):
     assert isinstance(energy, Sum)
     weights = [t.weight if isinstance(t, Scaled) else 1.0 for t in energy.terms]
     assert weights == [0.5, -1.0]
-    assert parse("~~a", concepts) is concepts["a"]  # a weight of 1 disappears
+    assert parse("~~a", concepts).child is concepts["a"]  # a weight of 1 disappears (the name stays)
     twice = parse("2*~a", concepts)
     assert isinstance(twice, Scaled) and twice.weight == -2.0
     assert isinstance(parse("a | b", concepts), Or)

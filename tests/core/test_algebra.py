@@ -192,3 +192,18 @@ def test_output_shape_and_input_errors(parts):
     with pytest.raises(ValueError, match="alpha must be > 0, got 0"):
         ef.negate(parts[0], alpha=0)
     assert parts[0].__add__("text") is NotImplemented
+
+
+def test_named_is_the_same_energy_under_a_name():
+    base = ef.MLPEnergy(2, num_classes=3)
+    smiling = base.condition(y=1).named("smiling")
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(smiling(x), base(x, y=torch.ones(5, dtype=torch.long)))
+    assert smiling.formula() == "smiling"
+    assert (smiling & ~base.condition(y=2).named("young")).formula() == "smiling - young"
+    assert smiling.named("happy").formula() == "happy" and isinstance(smiling.named("happy").child, ef.Conditioned)
+    assert smiling.condition(y=1).formula() == "MLPEnergy[y=1]"  # same binding: the name no longer needed
+    with pytest.raises(ValueError, match="already bound"):
+        smiling.condition(y=2)  # a conflicting binding is still caught under the name
+    with pytest.raises(ValueError, match="non-empty name"):
+        base.named(" ")
