@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -219,8 +219,32 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _plain_help() -> None:
+    """Help that reads as Unix help: ``RECIPE`` in the usage line, no ``<bool>`` on flags.
+
+    typer (0.2x) writes required arguments as ``{RECIPE}`` and a type on every flag; both
+    confused users. tests/test_cli.py fails if a typer release renders them again.
+    """
+    from typer.core import TyperArgument, TyperOption
+
+    if getattr(TyperOption, "_energyflow_plain", False):
+        return
+    option_type, usage_name = TyperOption.display_type_rich, TyperArgument._usage_display_name
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else option_type(self, ctx)
+
+    def _usage_display_name(self: Any) -> str:
+        return usage_name(self).replace("{", "").replace("}", "")
+
+    TyperOption.display_type_rich = display_type_rich
+    TyperArgument._usage_display_name = _usage_display_name
+    TyperOption._energyflow_plain = True
+
+
 def make_app(*, with_plugins: bool = True) -> typer.Typer:
     """The CLI app; ``with_plugins`` adds the commands of plugins' ``register_commands``."""
+    _plain_help()
     app = typer.Typer(name="energyflow", help=HELP, no_args_is_help=True, pretty_exceptions_enable=False,
                       context_settings={"help_option_names": ["-h", "--help"]})
 

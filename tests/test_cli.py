@@ -33,6 +33,16 @@ def test_every_command_argument_and_option_has_help():
         assert text in result.stdout
 
 
+@pytest.mark.parametrize("command", ["run", "check", "sample", "describe", "plugins"])
+def test_help_reads_as_unix_help(command):
+    text = invoke(command, "--help").stdout
+    assert "<bool>" not in text and "{" not in text.splitlines()[1]
+    usage = next(line for line in text.splitlines() if "Usage:" in line)
+    if command in ("run", "check"):
+        assert usage.rstrip().endswith("RECIPE")
+    assert "<bool>" not in invoke("--help").stdout
+
+
 def test_version():
     assert invoke("--version").stdout == f"energyflow {__version__}\n"
 
