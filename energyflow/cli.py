@@ -86,12 +86,7 @@ def run(
         if not quiet:
             _console().print(f"run [bold]{escape(plan.name)}[/] -> {escape(str(job.out_dir))} "
                           f"(device {job.device}, seed {plan.run.seed})")
-        metrics = job.execute()
-    if not quiet:
-        table = Table("metric", "value", title=escape(str(job.out_dir / "metrics.json")), title_justify="left")
-        for key, value in metrics.items():
-            table.add_row(escape(key), f"{value:.5g}")
-        _console().print(table)
+        job.execute()  # ends with the run's summary (summary.txt)
 
 
 def check(
@@ -207,6 +202,11 @@ def describe(
     for option in options_of(factory):
         table.add_row(*map(escape, option.row()))
     _console().print(table)
+    if explained := getattr(factory, "metrics", None):  # a task: what each number of its metrics.json means
+        metrics = Table("metric", "meaning", title="metrics.json", title_justify="left")
+        for key, text in explained.items():
+            metrics.add_row(escape(key), escape(text))
+        _console().print(metrics)
 
 
 def _options_text(options: dict) -> str:

@@ -13,6 +13,8 @@ import pytest
 
 from energyflow.testing import plugin_manager, register_plugin  # noqa: F401  (fixtures)
 
+os.environ.setdefault("ENERGYFLOW_CHECK_METRICS", "1")  # a run fails on a metric its task does not explain
+
 TINY_RECIPE = """\
 # tiny: a few training steps on 8 Gaussians, for tests.
 [run]

@@ -51,7 +51,7 @@ def test_run_check_and_sample_end_to_end(tiny_recipe, tmp_path):
     out = tmp_path / "run"
     result = invoke("run", str(tiny_recipe), "--out", str(out), "--set", "train.iterations=8")
     assert result.exit_code == 0, result.output
-    assert "run tiny" in result.stdout and "nll" in result.stdout
+    assert "run tiny" in result.stdout and "nats per point" in result.stdout and "summary" not in result.stdout
     assert json.loads((out / "metrics.json").read_text())["nll"] > 0
     assert "iterations = 8" in (out / "recipe.toml").read_text()
 

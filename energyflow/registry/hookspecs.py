@@ -135,7 +135,9 @@ def register_tasks(register: Register) -> None:
     to ``metrics.json``. A class attribute ``requires`` (a tuple of table names such as
     ``("sampler", "buffer")``) makes ``energyflow check`` insist on those tables, and a method
     ``check_recipe(recipe, where)`` checks the rest of the recipe when it is loaded (both are on
-    `energyflow.Task`, which task specs may subclass).
+    `energyflow.Task`, which task specs may subclass). A class attribute ``metrics`` explains each
+    number ``run`` returns (``energyflow describe task NAME`` prints it) and ``summary(metrics,
+    out_dir)`` returns the plain sentences a run ends with (saved as ``summary.txt``).
     """
 
 

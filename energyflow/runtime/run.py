@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from energyflow.errors import RunError
@@ -36,6 +37,7 @@ from energyflow.runtime.folder import claim_folder
 from energyflow.runtime.named import NamedEnergies
 from energyflow.runtime.training_loop import LabelTransform, TrainingLoop
 from energyflow.samplers.starts import takes_labels
+from energyflow.tasks import report
 from energyflow.tasks.context import TaskContext
 from energyflow.training.contrastive_divergence import ContrastiveDivergence
 
@@ -146,6 +148,10 @@ class Run:
                 torch.set_num_threads(self.recipe.run.threads)
             with self.progress, use_plugin_manager(self.pm):  # a task resolving components sees the run's registries
                 result = self.task.run(self.task_context())
+        except Exception:
+            kept = sorted(p.name for p in self.out_dir.iterdir())
+            self.log(f"[yellow]the run stopped; {escape(str(self.out_dir))} keeps what it wrote: {', '.join(kept)}")
+            raise
         finally:
             torch.set_num_threads(threads)
             leave_world(self.world)
@@ -155,8 +161,10 @@ class Run:
         compiled = self._compile_seconds()
         if compiled is not None:
             metrics["compile_s"] = compiled
+        report.check_documented(self.task, metrics)
         self.write_json("metrics.json", metrics)
         self.log(f"done in {time.perf_counter() - started:.1f} s; wrote {self.out_dir}")
+        self._summarise(metrics)
         self.pm.hook.on_run_end(run=self, metrics=metrics)
         return metrics
 
@@ -181,6 +189,14 @@ class Run:
         finally:
             leave_world(self.world)
         return {}
+
+    def _summarise(self, metrics: dict[str, float]) -> None:
+        """Write ``summary.txt`` (the task's plain sentences, the pictures to open) and print it."""
+        lines = report.summary_lines(self.task, metrics, self.out_dir)
+        path = self.out_dir / report.SUMMARY
+        checkpoints.atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n", encoding="utf-8"))
+        for line in lines:
+            self.log(escape(line))
 
     def log(self, message: str) -> None:
         """Print a line above the progress display (nothing when quiet)."""

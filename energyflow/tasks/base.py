@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from energyflow.tasks.context import TaskContext
 
 
@@ -17,6 +19,15 @@ class Task:
     """
 
     requires: tuple[str, ...] = ()
+    #: every number ``run`` writes to metrics.json -> what it means, in one plain sentence; a family of
+    #: names takes ``{PLACEHOLDER}`` parts (``satisfied[{EXPR}]``). Its docs show the same table
+    #: (`energyflow.tasks.report.metrics_table`); ``energyflow describe task NAME`` prints it.
+    metrics: ClassVar[dict[str, str]] = {}
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """A few plain sentences on what the run found, its headline figures and the pictures to open
+        (printed at the end of a run and saved as ``summary.txt``); the default says nothing more."""
+        return []
 
     def build(self, ctx: Any) -> Task:
         return self

@@ -17,6 +17,7 @@ dataset's test images): ``realistic[EXPR]`` (the share inside the real data's k-
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -32,6 +33,7 @@ from energyflow.recipe.tables import component as component_table
 from energyflow.tasks import pictures as viz
 from energyflow.tasks.base import Task
 from energyflow.tasks.context import TaskContext
+from energyflow.tasks.report import TRAIN_METRICS, percent
 
 PICTURE = "compose.png"
 
@@ -51,6 +53,21 @@ class ComposeTask(Task):
     """Sample each expression over the recipe's concepts from noise; a labelled row each, and classifier shares."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "concepts")
+    metrics: ClassVar[dict[str, str]] = {
+        **{f"{key}[{{NAME}}]": f"named energy NAME trained in the run: {text}" for key, text in TRAIN_METRICS.items()},
+        "classifier_accuracy[{CONCEPT}]": "the judging classifier's accuracy on held-out data for that label column",
+        "energy[{EXPR}]": "mean energy of the expression's samples under the expression's energy",
+        "satisfied[{EXPR}]": "share of the expression's samples the classifier says satisfy the whole expression",
+        "satisfied[{EXPR}][{TERM}]": "share of the expression's samples that satisfy one conjunct of it",
+        "realistic[{EXPR}]": "images: share of samples inside the k-NN balls of real test images (improved precision)",
+        "satisfied_realistic[{EXPR}]": "images: share of samples both satisfying the expression and realistic",
+        "distance_ratio[{EXPR}]": "images: distance to the nearest real image, scaled so real images score 0 "
+                                  "and uniform noise 1",
+        "realistic_of_data": "images: the realism score of held-out real images (the ceiling of realistic[...])",
+        "realistic_of_noise": "images: the realism score of uniform noise (the floor)",
+        **{f"{key}_mean[{{GROUP}}]": f"the mean of {key}[EXPR] over the expressions of task.groups.GROUP"
+           for key in ("satisfied", "realistic", "satisfied_realistic", "distance_ratio")},
+    }
 
     expressions: tuple[str, ...] = field(converter=tuple, validator=[v.deep_iterable(v.instance_of(str)), _expressions],
                                          metadata={"help": "concept expressions: names, numbers, &, |, ~, * and "
@@ -149,6 +166,19 @@ class ComposeTask(Task):
                     metrics[f"{key}_mean[{group}]"] = sum(metrics[f"{key}[{e}]"] for e in members) / len(members)
         self._draw(ctx, rows if real is None else {"data (held out)": real, **rows})
         return metrics
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """Per expression, the share of samples that satisfy it (with a classifier), and the picture."""
+        lines = [f"compose.png: one labelled row of samples from noise per expression ({len(self.expressions)})."]
+        shares = [f"{expr} {percent(metrics[f'satisfied[{expr}]'])}" for expr in self.expressions
+                  if f"satisfied[{expr}]" in metrics]
+        if shares:
+            lines.append("Samples the classifier says satisfy their expression: " + "; ".join(shares) + ".")
+        means = [f"{group} {percent(metrics[f'satisfied_mean[{group}]'])}" for group in self.groups
+                 if f"satisfied_mean[{group}]" in metrics]
+        if means:
+            lines.append("Mean per group: " + "; ".join(means) + ".")
+        return lines
 
     def _reference(self, recipe: Any) -> Any:
         """``[data]`` with the ``reference`` keys changed, as a validated dataset component."""

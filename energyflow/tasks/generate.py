@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -12,6 +13,7 @@ from energyflow import metrics as M
 from energyflow.tasks import pictures as viz
 from energyflow.tasks.base import Task
 from energyflow.tasks.context import TaskContext
+from energyflow.tasks.report import TRAIN_METRICS
 from energyflow.training.contrastive_divergence import ContrastiveDivergence
 from energyflow.training.stats import train_metrics
 
@@ -21,6 +23,17 @@ class SamplingOptions(Task):
     """What the ``generate`` and ``sample`` tasks draw and score: samples, chain length, density grid."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    metrics: ClassVar[dict[str, str]] = {
+        **TRAIN_METRICS,
+        "energy_replay": "mean energy of samples drawn from the replay buffer (its states after one more sampler run)",
+        "energy_chains": "mean energy of samples from long chains started from noise (task.chain_steps steps)",
+        "mmd_replay": "squared MMD (Gaussian kernel) between replay-buffer samples and held-out data; 0 is a match",
+        "mmd_chains": "squared MMD between the long chains' samples and held-out data; 0 is a match",
+        "nll": "2-D data: mean negative log-likelihood (nats) of held-out points under exp(-E) normalised on a grid",
+        "log_z": "2-D data: log of the partition function, summed on the grid over the data's value range",
+        "true_nll": "2-D data with a known density: the true density's mean NLL (nats) of the same held-out points",
+        "nll_gap": "nll - true_nll: how many nats the learned density loses to the truth per point (0 is perfect)",
+    }
 
     num_samples: int = field(default=2000, validator=[v.instance_of(int), v.ge(2)],
                              metadata={"help": "samples drawn for the picture and the metrics"})
@@ -28,6 +41,23 @@ class SamplingOptions(Task):
                              metadata={"help": "steps of the long chains started from noise"})
     resolution: int = field(default=200, validator=[v.instance_of(int), v.ge(8)],
                             metadata={"help": "grid cells per axis for the density picture and grid NLL (2-D data)"})
+
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """The grid NLL beside the truth (2-D data) and how close the samples are to held-out data."""
+        lines = []
+        if "nll_gap" in metrics:
+            lines.append(f"On held-out points the learned density scores {metrics['nll']:.3f} nats per point against "
+                         f"the true density's {metrics['true_nll']:.3f}: a gap of {metrics['nll_gap']:.3f} nats "
+                         "-> samples.png (learned density beside the data and the samples).")
+        elif "nll" in metrics:
+            lines.append(f"On held-out points the learned density scores {metrics['nll']:.3f} nats per point "
+                         "-> samples.png.")
+        sources = {"mmd_replay": "replay-buffer samples", "mmd_chains": f"{self.chain_steps}-step chains from noise"}
+        found = [f"{text} {metrics[key]:.4f}" for key, text in sources.items() if key in metrics]
+        if found:
+            lines.append("Squared MMD to held-out data (0 means indistinguishable): " + "; ".join(found) + ".")
+        return lines
 
 
 @frozen(kw_only=True)

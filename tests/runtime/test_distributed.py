@@ -35,7 +35,7 @@ def test_two_processes_train_one_run_and_write_one_set_of_outputs(tiny_recipe, t
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events] == [4, 8, 12, 16, 20, 24] and events[0]["world_size"] == 2
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "events.jsonl", "metrics.json", "recipe.toml",
-                                                      "samples.png"]
+                                                      "samples.png", "summary.txt"]
     state = torch.load(out / CHECKPOINT, weights_only=True)
     assert state["step"] == 24 and state["trainer"]["step_count"] == 24
 

@@ -35,7 +35,7 @@ def test_run_writes_the_run_folder(tiny_recipe, tmp_path):
     out = tmp_path / "run"
     metrics = _run(tiny_recipe, out)
     assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoint.pt", "events.jsonl", "metrics.json", "recipe.toml", "samples.png",
+        "checkpoint.pt", "events.jsonl", "metrics.json", "recipe.toml", "samples.png", "summary.txt",
     ]
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert {"loss", "e_pos", "e_neg", "gap", "nll", "log_z", "true_nll", "nll_gap", "mmd_replay", "mmd_chains",
@@ -214,6 +214,8 @@ def test_a_run_made_with_its_own_plugin_manager_runs_its_task_under_it(tiny_reci
     from energyflow import registry as plugins
 
     class ProbeTask(Task):
+        metrics = {"sees_its_plugins": "1 when the task resolves the run's own plugins"}
+
         def run(self, ctx):  # a task resolving a component by name, as the ood task resolves its datasets
             return {"sees_its_plugins": float("registry_probe" in plugins.get_registry("task").names())}
 

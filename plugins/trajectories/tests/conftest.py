@@ -9,6 +9,7 @@ fresh plugin manager, so an installed copy's entry point plays no part either.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 import torch
 
 from energyflow.testing import plugin_manager, register_plugin  # noqa: F401  (fixtures)
+
+os.environ.setdefault("ENERGYFLOW_CHECK_METRICS", "1")  # a run fails on a metric its task does not explain
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("energyflow_trajectories") is None:
