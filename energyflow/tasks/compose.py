@@ -33,6 +33,7 @@ from energyflow.recipe.tables import component as component_table
 from energyflow.tasks import pictures as viz
 from energyflow.tasks.base import Task
 from energyflow.tasks.context import TaskContext
+from energyflow.tasks.image_tables import save_labelled_rows
 from energyflow.tasks.report import TRAIN_METRICS, percent
 
 PICTURE = "compose.png"
@@ -215,10 +216,14 @@ class ComposeTask(Task):
     def _draw(self, ctx: TaskContext, rows: dict[str, torch.Tensor]) -> None:
         data = ctx.data
         if data.kind == "image":
-            viz.save_labelled_rows(ctx.out_dir / PICTURE, rows, value_range=data.value_range,
-                                   ncol=min(self.picture_columns, self.samples))
+            shown = min(self.picture_columns, self.samples)
+            save_labelled_rows(ctx.out_dir / PICTURE, rows, value_range=data.value_range, ncol=shown,
+                               title=f"{shown} samples per expression (one row each): uniform noise after "
+                                     f"{ctx.steps_text(self.steps)}")
         elif data.kind == "points" and data.num_features == 2:
             viz.save_point_panels(ctx.out_dir / PICTURE, rows, value_range=data.value_range,
+                                  title=f"{self.samples} samples per expression (red) over the data (grey): "
+                                        f"uniform noise after {ctx.steps_text(self.steps)}",
                                   reference=data.test[:2000])
 
 

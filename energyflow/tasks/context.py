@@ -141,6 +141,17 @@ class TaskContext:
             by_class = self.draw_labels(n)
         return self.buffer.sample(n, labels=by_class, generator=self.generator, reinit_prob=reinit_prob)
 
+    @property
+    def sampler_name(self) -> str:
+        """The recipe's sampler as picture titles and axes name it (``"Langevin"``, ``"MALA"``)."""
+        kind = getattr(getattr(self.recipe, "sampler", None), "kind", "sampler")
+        return " ".join(SAMPLER_WORDS.get(word, word) for word in kind.split("_"))
+
+    def steps_text(self, steps: int | None = None) -> str:
+        """``"20 Langevin steps"``: ``steps`` (default: the sampler's own) of the recipe's sampler, for titles."""
+        n = getattr(self.sampler, "steps", 0) if steps is None else steps
+        return f"{n} {self.sampler_name} step{'' if n == 1 else 's'}"
+
     def sample(self, energy: Energy, x0: torch.Tensor, labels: torch.Tensor | None = None, *,
                steps: int | None = None, batch_size: int = 256, description: str = "sample",
                energy_for: Callable[[Energy, slice], Energy] | None = None) -> torch.Tensor:
@@ -179,6 +190,10 @@ class TaskContext:
         test = self.data.test
         idx = torch.randperm(test.shape[0], generator=self.generator)[: min(n, test.shape[0])]
         return test[idx], (self.data.test_labels[idx] if self.data.test_labels is not None else None)
+
+
+#: How sampler kinds read in picture titles.
+SAMPLER_WORDS = {"langevin": "Langevin", "mala": "MALA", "hmc": "HMC"}
 
 
 @contextlib.contextmanager

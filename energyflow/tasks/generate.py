@@ -13,6 +13,7 @@ from energyflow import metrics as M
 from energyflow.tasks import pictures as viz
 from energyflow.tasks.base import Task
 from energyflow.tasks.context import TaskContext
+from energyflow.tasks.image_tables import save_image_grid
 from energyflow.tasks.report import TRAIN_METRICS
 from energyflow.training.contrastive_divergence import ContrastiveDivergence
 from energyflow.training.stats import train_metrics
@@ -99,8 +100,13 @@ def sample_and_score(ctx: TaskContext, trainer: ContrastiveDivergence, n: int, c
             result.update(true_nll=scores["true_nll"], nll_gap=scores["gap"])
         captions = {"replay": "replay buffer samples", "chains": f"{chain_steps}-step chains from noise"}
         viz.save_density_plot(ctx.out_dir / "samples.png", energy, ctx.data,
-                              {captions[k]: x for k, x in sets.items()}, resolution=resolution)
+                              {captions[k]: x for k, x in sets.items()}, resolution=resolution,
+                              title=f"Learned density, data and {n} samples per set "
+                                    f"(replay buffer: {ctx.steps_text()}; chains: {ctx.steps_text(chain_steps)})")
     elif ctx.data.kind == "image":
-        viz.save_image_grid(ctx.out_dir / "samples.png", sets.get("replay", sets["chains"])[:64],
-                            value_range=ctx.data.value_range)
+        shown = sets.get("replay", sets["chains"])[:64]
+        start = f"replay-buffer states after {ctx.steps_text()}" if "replay" in sets else \
+            f"uniform noise after {ctx.steps_text(chain_steps)}"
+        save_image_grid(ctx.out_dir / "samples.png", shown, value_range=ctx.data.value_range,
+                        title=f"{shown.shape[0]} samples: {start}")
     return result

@@ -1,23 +1,21 @@
-"""Pictures of runs: a 2-D learned density beside the data and the samples, and sample grids.
+"""Pictures of 2-D runs: the learned density beside the data and the samples, and point panels.
 
-Figures are drawn with matplotlib's Agg canvas directly (no pyplot, no global backend change),
-so this works on machines without a display and inside notebooks alike.
+Figures come from `energyflow.tasks.plots` (matplotlib's Agg canvas, no pyplot); tables of images
+from `energyflow.tasks.image_tables`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 from einops import rearrange
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from energyflow.core.energy import Energy
 from energyflow.data.dataset import TensorData
+from energyflow.tasks.plots import new_figure, save_figure
 
 
 @torch.no_grad()
@@ -49,6 +47,7 @@ def save_density_plot(
     data: TensorData,
     samples: torch.Tensor | Mapping[str, torch.Tensor],
     *,
+    title: str = "",
     resolution: int = 200,
 ) -> Path:
     """Save the learned density exp(-E) beside histograms of the data and of the samples.
@@ -58,6 +57,7 @@ def save_density_plot(
         energy: an unconditional energy on 2-D points.
         data: the dataset; its test split (or train, if the test split is empty) is drawn.
         samples: one tensor ``(n, 2)`` or several, by caption.
+        title: what the figure shows, above its panels.
         resolution: grid cells per axis for the density and the histograms.
 
     Returns:
@@ -69,101 +69,40 @@ def save_density_plot(
     reference = data.test if data.test.shape[0] else data.train
     panels = [("learned density exp(-E)", density_grid(energy, (low, high), resolution)), ("data", reference)]
     panels += list(sets.items())
-    fig = Figure(figsize=(3.2 * len(panels), 3.4), dpi=100)
-    FigureCanvasAgg(fig)
+    fig, axes = new_figure(len(panels), width=3.2, height=3.6)
     bins = min(resolution, 120)
-    for i, (title, values) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
+    for ax, (caption, values) in zip(axes, panels):
         if isinstance(values, np.ndarray):
             ax.imshow(values, origin="lower", extent=extent, cmap="magma", interpolation="nearest")
         else:
             points = values.detach().cpu().double().numpy()
             ax.hist2d(points[:, 0], points[:, 1], bins=bins, range=[[low, high], [low, high]], cmap="magma")
-            title = f"{title} (n={len(points)})"
-        _square_panel(ax, title, low, high)
-    fig.tight_layout()
-    fig.savefig(path)
-    return Path(path)
-
-
-def save_image_grid(
-    path: str | Path, images: torch.Tensor, *, value_range: tuple[float, float] = (0.0, 1.0), ncol: int | None = None
-) -> Path:
-    """Save images ``(n, C, H, W)`` (C = 1 or 3) as one PNG grid, ``ncol`` per row (square by default)."""
-    images = images.detach().cpu().float()
-    n = images.shape[0]
-    ncol = ncol or math.ceil(math.sqrt(n))
-    nrow = math.ceil(n / ncol)
-    pad = torch.zeros((nrow * ncol - n, *images.shape[1:]))
-    low, high = value_range
-    scaled = ((torch.cat([images, pad]) - low) / (high - low)).clamp(0, 1)
-    grid = rearrange(scaled, "(r k) c h w -> (r h) (k w) c", r=nrow, k=ncol).numpy()
-    fig = Figure(figsize=(grid.shape[1] / 50 + 0.2, grid.shape[0] / 50 + 0.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.axis("off")
-    fig.savefig(path)
-    return Path(path)
-
-
-def save_labelled_rows(
-    path: str | Path, rows: Mapping[str, torch.Tensor], *, value_range: tuple[float, float] = (0.0, 1.0),
-    ncol: int | None = None,
-) -> Path:
-    """Save one row of images ``(n, C, H, W)`` per label, the label written left of its row (a composition table).
-
-    Rows may hold different numbers of images; each shows at most ``ncol`` (default: the longest row).
-    """
-    ncol = ncol or max((images.shape[0] for images in rows.values()), default=1)
-    low, high = value_range
-    cells = []
-    for images in rows.values():
-        images = images.detach().cpu().float()[:ncol]
-        pad = torch.full((ncol - images.shape[0], *images.shape[1:]), float(low))
-        cells.append(((torch.cat([images, pad]) - low) / (high - low)).clamp(0, 1))
-    table = torch.stack(cells)  # (rows, ncol, C, H, W)
-    gap = max(1, table.shape[-1] // 16)
-    table = torch.nn.functional.pad(table, (0, gap, 0, gap), value=1.0)
-    grid = rearrange(table, "r k c h w -> (r h) (k w) c").numpy()
-    label_width = 0.09 * max((len(label) for label in rows), default=1) + 0.3
-    scale = max(1.0, 48 / table.shape[-1])  # small images drawn bigger, so the labels stay legible
-    width, height = grid.shape[1] * scale / 50, grid.shape[0] * scale / 50
-    fig = Figure(figsize=(width + label_width, max(height, 0.3 * len(rows))), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((label_width / (width + label_width), 0, width / (width + label_width), 1))
-    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest",
-              aspect="auto")
-    row_height = grid.shape[0] / max(1, len(rows))
-    for i, label in enumerate(rows):
-        ax.text(-gap * 2, (i + 0.5) * row_height, label, ha="right", va="center", fontsize=8)
-    ax.axis("off")
-    fig.savefig(path)
-    return Path(path)
+            caption = f"{caption} (n={len(points)})"
+        _square_panel(ax, caption, low, high)
+    return save_figure(fig, path, title=title)
 
 
 def save_point_panels(
-    path: str | Path, sets: Mapping[str, torch.Tensor], *, value_range: tuple[float, float], reference: torch.Tensor
+    path: str | Path, sets: Mapping[str, torch.Tensor], *, value_range: tuple[float, float], reference: torch.Tensor,
+    title: str = "",
 ) -> Path:
-    """Save one scatter panel of 2-D points per caption, over the (grey) ``reference`` points."""
+    """Save one scatter panel of 2-D points per caption, over the (grey) ``reference`` points, under ``title``."""
     low, high = value_range
-    fig = Figure(figsize=(3.0 * max(1, len(sets)), 3.3), dpi=100)
-    FigureCanvasAgg(fig)
+    fig, axes = new_figure(max(1, len(sets)), width=3.2, height=3.6)
     ref = reference.detach().cpu().double().numpy()
-    for i, (title, points) in enumerate(sets.items()):
-        ax = fig.add_subplot(1, max(1, len(sets)), i + 1)
+    for ax, (caption, points) in zip(axes, sets.items()):
         ax.scatter(ref[:, 0], ref[:, 1], s=1, c="0.8")
         pts = points.detach().cpu().double().numpy()
         ax.scatter(pts[:, 0], pts[:, 1], s=3, c="C3")
-        _square_panel(ax, title, low, high)
-    fig.tight_layout()
-    fig.savefig(path)
-    return Path(path)
+        _square_panel(ax, caption, low, high)
+    return save_figure(fig, path, title=title)
 
 
-def _square_panel(ax, title: str, low: float, high: float) -> None:
-    """A square panel over ``[low, high]^2`` with a title and no ticks."""
-    ax.set_title(title, fontsize=9)
+def _square_panel(ax, caption: str, low: float, high: float) -> None:
+    """A square panel over ``[low, high]^2`` with a caption, its axes named and no ticks."""
+    ax.set_title(caption, fontsize=9)
+    ax.set_xlabel("x1", fontsize=8)
+    ax.set_ylabel("x2", fontsize=8)
     ax.set_xlim(low, high)
     ax.set_ylim(low, high)
     ax.set_aspect("equal")

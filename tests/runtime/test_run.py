@@ -15,7 +15,8 @@ from energyflow.errors import RunError
 from energyflow.models import MLPEnergy
 from energyflow.recipe import load_recipe
 from energyflow.runtime import CHECKPOINT, Run
-from energyflow.tasks.pictures import save_density_plot, save_image_grid
+from energyflow.tasks.image_tables import save_image_grid
+from energyflow.tasks.pictures import save_density_plot
 from energyflow.testing import inline_plugin
 from energyflow.training import ContrastiveDivergence
 
@@ -162,10 +163,10 @@ def test_pictures(tmp_path):
     path = save_density_plot(tmp_path / "d.png", MLPEnergy(2, hidden=(8,)), data, {"a": data.train, "b": data.test},
                              resolution=20)
     with Image.open(path) as image:
-        assert image.size == (4 * 320, 340)
-    path = save_image_grid(tmp_path / "g.png", torch.rand(10, 1, 8, 8))
+        assert image.size == (4 * 352, 396)  # four 3.2 x 3.6 inch panels at 110 dpi
+    path = save_image_grid(tmp_path / "g.png", torch.rand(10, 1, 8, 8), title="ten")
     with Image.open(path) as image:
-        assert image.width > 0 and image.height > 0
+        assert min(image.size) >= 300
 
 
 def test_a_short_toy2d_run_learns_most_of_the_density(tmp_path):

@@ -125,10 +125,13 @@ class RolloutTask(energyflow.Task):
         ctx.write_json("curves.json", {"horizon": list(range(1, self.horizon + 1)), **curves})
         shown = min(self.shown, n)
         plots.save_rollouts(ctx.out_dir / "rollouts.png", data.test_trajectories[:shown, : data.history + self.horizon],
-                            {LABELS[k]: models[k][:shown] for k in ("energy", "regression")}, data.system.box)
+                            {LABELS[k]: models[k][:shown] for k in ("energy", "regression")}, data.system.box,
+                            title=f"{shown} test starts rolled out {self.horizon} steps: the truth, {self.samples} "
+                                  f"energy-model rollouts ({ctx.steps_text(self.sampler_steps)} a step), the baseline")
         plots.save_horizon_plot(ctx.out_dir / "horizons.png",
                                 {LABELS[k]: curves[k] for k in ("energy", "regression", "extrapolation", "independent")
-                                 if curves[k].get("fd")}, SCORES)
+                                 if curves[k].get("fd")}, SCORES,
+                                title=f"Rollout scores of {n} test starts against horizon (log scale)")
         metrics.update(starts=n, samples=self.samples)
         for h in sorted({h for h in self.horizons if h <= self.horizon}):
             for name, key in (("energy", "ebm"), ("regression", "regression"), ("extrapolation", "extrapolation")):

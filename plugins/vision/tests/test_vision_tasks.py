@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import energyflow_vision.plugin
+import numpy as np
 import pytest
 import torch
 from energyflow_vision.nets import resnet32
 from energyflow_vision.tasks import hidden_mask, salt_and_pepper
+from PIL import Image
 from vision_fixtures import ctx
 
 from energyflow import Langevin
@@ -72,6 +74,9 @@ nearest = 2
 neighbours = 2
 classifier_steps = 20
 inception = "off"
+long_samples = 12
+long_steps = [2]
+long_buffer_steps = 3
 """
 
 
@@ -110,6 +115,18 @@ def test_generate_images_writes_pictures_and_metrics(generated):
                 "fresh_cfd", "fresh_cfd_real", "fresh_cfd_noise", "buffer_class_coverage", "buffer_cond_accuracy"):
         assert key in metrics, key
     assert metrics["fresh_samples"] == 16.0 and metrics["nearest_l2_test"] > 0
+
+
+def test_a_digits_run_draws_pictures_people_can_read(generated):
+    """Issue 19: every picture of a digits run is at least 300 px on its shorter side and has a title line."""
+    out, _ = generated
+    pictures = sorted(out.glob("*.png"))
+    assert {"samples.png", "chains.png", "chain_energy.png", "nearest.png", "long_run.png"} <= {p.name for p in pictures}
+    for path in pictures:
+        with Image.open(path) as image:
+            assert min(image.size) >= 300, (path.name, image.size)
+            top = np.asarray(image.convert("L"))[:40]
+        assert (top < 128).any(), f"{path.name}: no title at the top"
 
 
 def test_inpaint_keeps_visible_pixels_exactly(pm, generated, tmp_path):

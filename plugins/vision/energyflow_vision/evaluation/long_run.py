@@ -11,18 +11,21 @@ against chain length.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from energyflow import TaskContext
 from energyflow.samplers import to_device
+from energyflow.tasks import save_curves
 
 KEPT = ("ratio", "cfd", "class_coverage", "class_balance", "cond_accuracy")
 
 
 RATIO_CAP = 1000.0
+#: What the floor/ceiling ratio means, where people see it (long_run.png).
+RATIO_WORDS = ("floor/ceiling ratio: how many times closer the samples are to real images than to noise, "
+               "in a classifier's features (noise scores 0)")
 
 
 def floor_ceiling_ratio(scores: dict[str, float]) -> float:
@@ -90,26 +93,7 @@ def long_run(ctx: TaskContext, energy: Any, quality: Any, *, samples: int, steps
         if xs:
             curves[f"from {start}"] = (xs, ys)
     if curves:
-        save_ratio_plot(ctx.out_dir / "long_run.png", curves)
+        save_curves(ctx.out_dir / "long_run.png", curves, xlabel=f"{ctx.sampler_name} steps",
+                    ylabel="floor/ceiling ratio (higher is better)", title=f"Long chains of {samples} samples: quality "
+                    "against chain length", subtitle=RATIO_WORDS)
     return metrics
-
-
-def save_ratio_plot(path: Path, curves: dict[str, tuple[list[int], list[float]]]) -> Path:
-    """Floor/ceiling ratio against chain length, one line per chain start (Agg canvas, no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(5, 3.5), dpi=120)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for name, (xs, ys) in curves.items():
-        axes.plot(xs, ys, marker="o", label=name)
-    axes.axhline(0.0, color="grey", linewidth=0.8)
-    axes.set_xlabel("Langevin steps")
-    axes.set_ylabel("floor/ceiling ratio (higher is better)")
-    axes.set_title("long-run chains")
-    axes.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path

@@ -20,6 +20,7 @@ from attrs import validators as v
 from einops import repeat
 
 from energyflow import Energy, Task, TaskContext, UnaryNode, bind_labels, train_metrics
+from energyflow.tasks import save_panels
 from energyflow_vision.evaluation.energy_classifier import (
     Logits,
     accuracy,
@@ -35,7 +36,6 @@ from energyflow_vision.evaluation.task_setup import (
     require_images,
     trained,
 )
-from energyflow_vision.pictures import save_panels
 
 _positive = [v.instance_of(int), v.ge(1)]
 
@@ -157,5 +157,5 @@ class ClassifyTask(Task):
             per_class = [float(right[labels == c].float().mean()) if (labels == c).any() else float("nan")
                          for c in range(classes)]
             curves[name] = (list(range(classes)), per_class)
-        save_panels(ctx.out_dir / "classify.png", {"test accuracy per class": curves}, xlabel="class",
-                    ylabel="accuracy")
+        save_panels(ctx.out_dir / "classify.png", {"": curves}, xlabel="class",
+                    ylabel="accuracy on the class's test images", title="Test accuracy per class")

@@ -32,6 +32,7 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import RunError, Task, TaskContext
+from energyflow.tasks import save_panels
 from energyflow_vision.evaluation.energy_classifier import (
     batched,
     energy_logits,
@@ -42,7 +43,6 @@ from energyflow_vision.evaluation.softmax_baseline import (
     softmax_classifier,
 )
 from energyflow_vision.evaluation.task_setup import require_images
-from energyflow_vision.pictures import save_panels
 
 _positive = [v.instance_of(int), v.ge(1)]
 
@@ -211,7 +211,8 @@ class ContinualTask(Task):
                 metrics[f"{name}_after_task{t + 1}"] = acc
             metrics[f"{name}_final_average"] = sum(rows[-1]) / len(rows[-1])  # mean over tasks after the last
             curves[name] = (list(range(1, len(rows) + 1)), seen_acc)
-        save_panels(ctx.out_dir / "continual.png", {"class-incremental, no replay": curves},
-                    xlabel="tasks learned", ylabel="accuracy on the classes seen so far")
+        save_panels(ctx.out_dir / "continual.png", {"": curves}, xlabel="tasks learned (each adds classes)",
+                    ylabel="accuracy on the classes seen so far",
+                    title=f"Class-incremental learning of {len(self.tasks)} tasks, no replay")
         ctx.write_json("continual.json", {"tasks": [list(t) for t in self.tasks], "accuracy_after_task_on_task": history})
         return metrics

@@ -16,13 +16,13 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import RunError, Task, TaskContext, train_metrics
+from energyflow.tasks import save_image_columns
 from energyflow_vision.evaluation.quality_classifier import load_or_train, predict
 from energyflow_vision.evaluation.task_setup import (
     checkpoint_field,
     require_images,
     trained,
 )
-from energyflow_vision.pictures import save_table
 
 
 @frozen(kw_only=True)
@@ -69,10 +69,16 @@ class CrossClassTask(Task):
                                        callback=lambda step, x: (record(step, x), advance(1))).cpu()
         frames[-1] = final
         examples = torch.stack([data.train[(data.train_labels == int(t)).nonzero()[0, 0]] for t in target[: self.shown]])
-        heads = ["start"] + [f"step {min((i + 1) * every, self.steps)}" for i in range(len(frames) - 1)] + ["target"]
-        save_table(ctx.out_dir / "cross_class.png", [f[: self.shown] for f in frames] + [examples[: self.shown]],
-                   col_labels=heads,
-                   value_range=data.value_range)
+        steps = [min((i + 1) * every, self.steps) for i in range(len(frames) - 2)] + [self.steps]  # last: the end
+        heads = ["start"] + [f"step {s}" for s in steps] + ["target"]
+        names = data.class_names or tuple(str(c) for c in range(data.num_classes))
+        arrows = [f"{names[s]} \u2192 {names[t]}" for s, t in zip(source[: self.shown].tolist(),
+                                                                  target[: self.shown].tolist())]
+        save_image_columns(ctx.out_dir / "cross_class.png",
+                           [f[: self.shown] for f in frames] + [examples[: self.shown]], col_labels=heads,
+                           row_labels=arrows, value_range=data.value_range,
+                           title=f"Test images (start) under another class's energy for "
+                                 f"{ctx.steps_text(self.steps)}; rows: source class \u2192 target class")
         classifier, accuracy = load_or_train(data, cache_dir=self.cache_dir, steps=self.classifier_steps,
                                              device=ctx.device, log=ctx.log)
         before, after = predict(classifier, images)[1], predict(classifier, final)[1]

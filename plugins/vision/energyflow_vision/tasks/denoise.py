@@ -18,6 +18,7 @@ from attrs import validators as v
 from einops import repeat
 
 from energyflow import Task, TaskContext, train_metrics
+from energyflow.tasks import save_image_columns
 from energyflow_vision.evaluation.task_setup import (
     checkpoint_field,
     labels_field,
@@ -26,7 +27,6 @@ from energyflow_vision.evaluation.task_setup import (
     restoration_labels,
     trained,
 )
-from energyflow_vision.pictures import save_table
 
 
 def salt_and_pepper(images: torch.Tensor, fraction: float = 0.1, low: float = 0.1, high: float = 0.9,
@@ -68,8 +68,10 @@ class DenoiseTask(Task):
                               batch_size=self.batch_size, description="denoise")
         shown = slice(0, self.shown)
         value_range = ctx.data.value_range
-        save_table(ctx.out_dir / "denoise.png", [corrupted[shown], denoised[shown], clean[shown]],
-                   col_labels=["corrupted", "denoised", "clean"], value_range=value_range)
+        save_image_columns(ctx.out_dir / "denoise.png", [corrupted[shown], denoised[shown], clean[shown]],
+                           col_labels=["corrupted", "denoised", "clean"], value_range=value_range,
+                           title=f"{clean[shown].shape[0]} test images, {self.fraction:.0%} of pixels salt-and-pepper "
+                                 f"noise, denoised by {ctx.steps_text(self.rounds * ctx.sampler.steps)}")
         return {
             **train_metrics(trainer),
             "psnr_corrupted": psnr(corrupted, clean, value_range),

@@ -27,6 +27,7 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import Task, TaskContext, train_metrics
+from energyflow.tasks import save_curves, save_image_columns, save_image_grid
 from energyflow_vision.evaluation.long_run import floor_ceiling_ratio, long_run
 from energyflow_vision.evaluation.sample_quality import ImageQuality, evenly_spaced
 from energyflow_vision.evaluation.task_setup import (
@@ -35,7 +36,6 @@ from energyflow_vision.evaluation.task_setup import (
     require_images,
     trained,
 )
-from energyflow_vision.pictures import save_curves, save_grid, save_table
 
 _count = [v.instance_of(int), v.ge(0)]
 _positive = [v.instance_of(int), v.ge(1)]
@@ -100,8 +100,12 @@ class GenerateImagesTask(Task):
                                 batch_size=self.batch_size, description="long chains from noise"),
         }
         # samples.png, the picture every energyflow run leaves, is the replay-buffer grid
+        shown = min(self.num_samples, n)
+        titles = {"buffer": f"{shown} samples: replay-buffer states after {ctx.steps_text()}",
+                  "fresh": f"{shown} samples: uniform noise after {ctx.steps_text(self.chain_steps)}"}
         for name, picture in (("buffer", "samples.png"), ("fresh", "samples_fresh.png")):
-            save_grid(ctx.out_dir / picture, sets[name][: self.num_samples], value_range=ctx.data.value_range)
+            save_image_grid(ctx.out_dir / picture, sets[name][:shown], title=titles[name],
+                            value_range=ctx.data.value_range)
             metrics[f"energy_{name}"] = ctx.mean_energy(energy, sets[name], labels)
         test_labels = ctx.data.test_labels[:n] if ctx.conditional else None
         metrics["energy_data"] = ctx.mean_energy(energy, ctx.data.test[:n], test_labels)
@@ -145,10 +149,15 @@ class GenerateImagesTask(Task):
         with ctx.phase("chain pictures", self.chain_steps) as advance:
             ctx.sampler.sample(bound, x0, steps=self.chain_steps, generator=ctx.generator,
                                callback=lambda step, x: (record(step, x), advance(1)))
-        steps = [f"step {min(i * every, self.chain_steps)}" for i in range(len(frames))]
-        save_table(ctx.out_dir / "chains.png", frames, col_labels=steps, value_range=ctx.data.value_range)
-        save_curves(ctx.out_dir / "chain_energy.png", {"mean energy": energies},
-                    xlabel=f"chain time (x{every} steps)", ylabel="energy", title="fresh chains from noise")
+        steps = [min(i * every, self.chain_steps) for i in range(len(frames))]
+        by_class = labels is not None and not labels.is_floating_point()
+        names = class_words(ctx, labels) if by_class else [f"chain {i + 1}" for i in range(rows)]
+        save_image_columns(ctx.out_dir / "chains.png", frames, col_labels=[f"step {s}" for s in steps],
+                           row_labels=names, value_range=ctx.data.value_range,
+                           title=f"{rows} chains from uniform noise, {ctx.steps_text(self.chain_steps)}")
+        save_curves(ctx.out_dir / "chain_energy.png", {"mean energy": (steps, energies)},
+                    xlabel=f"{ctx.sampler_name} step", ylabel="mean energy (lower: more likely)",
+                    title=f"Mean energy of the {rows} chains of chains.png, started from uniform noise")
         return {"chain_energy_start": energies[0], "chain_energy_end": energies[-1]}
 
     def _class_rows(self, ctx: TaskContext, energy: Any) -> None:
@@ -156,12 +165,13 @@ class GenerateImagesTask(Task):
         labels = torch.arange(classes).repeat_interleave(self.per_class)
         if self.class_rows_from == "buffer":
             x0, steps = ctx.chain_starts(labels.shape[0], "buffer", labels=labels), None
+            start = "replay-buffer states"
         else:
-            x0, steps = ctx.chain_starts(labels.shape[0]), self.chain_steps
+            x0, steps, start = ctx.chain_starts(labels.shape[0]), self.chain_steps, "uniform noise"
         samples = ctx.sample(energy, x0, labels, steps=steps, batch_size=self.batch_size, description="class rows")
-        names = ctx.data.class_names or tuple(str(c) for c in range(classes))
-        save_grid(ctx.out_dir / "samples_by_class.png", samples, ncol=self.per_class, row_labels=names[:classes],
-                  value_range=ctx.data.value_range)
+        save_image_grid(ctx.out_dir / "samples_by_class.png", samples, ncol=self.per_class,
+                        row_labels=class_words(ctx, torch.arange(classes)), value_range=ctx.data.value_range,
+                        title=f"{self.per_class} samples per class: {start} after {ctx.steps_text(steps)}")
 
     def _nearest(self, ctx: TaskContext, samples: torch.Tensor) -> dict[str, float]:
         reference = evenly_spaced(ctx.data.train, 20000)
@@ -169,13 +179,21 @@ class GenerateImagesTask(Task):
         _, idx = nearest(shown, reference, k=self.neighbours)
         columns = [shown] + [reference[idx[:, j]] for j in range(idx.shape[1])]
         heads = ["sample"] + [f"nearest {j + 1}" for j in range(idx.shape[1])]
-        save_table(ctx.out_dir / "nearest.png", columns, col_labels=heads, value_range=ctx.data.value_range)
+        save_image_columns(ctx.out_dir / "nearest.png", columns, col_labels=heads, value_range=ctx.data.value_range,
+                           title=f"{shown.shape[0]} replay-buffer samples and their {idx.shape[1]} nearest training "
+                                 "images (pixel L2 distance)")
         scored = samples[:500]
         test = ctx.data.test[: scored.shape[0]]
         sample_d = nearest(scored, reference)[0].mean()
         test_d = nearest(test, reference)[0].mean()
         return {"nearest_l2": float(sample_d), "nearest_l2_test": float(test_d),
                 "nearest_ratio": float(sample_d / test_d.clamp_min(1e-12))}
+
+
+def class_words(ctx: TaskContext, labels: torch.Tensor) -> list[str]:
+    """Row labels for class ``labels``: the dataset's class names (``"class 3"`` where a name is a number)."""
+    names = ctx.data.class_names or tuple(str(c) for c in range(ctx.data.num_classes))
+    return [f"class {names[c]}" if names[c].isdigit() else names[c] for c in labels.tolist()]
 
 
 def _energy(energy: Any, x: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from attrs import validators as v
 from einops import repeat
 
 from energyflow import Task, TaskContext, train_metrics
+from energyflow.tasks import save_image_columns
 from energyflow_vision.evaluation.task_setup import (
     checkpoint_field,
     labels_field,
@@ -29,10 +30,10 @@ from energyflow_vision.evaluation.task_setup import (
     restoration_labels,
     trained,
 )
-from energyflow_vision.pictures import save_table
 
 REGIONS = ("bottom_half", "top_half", "left_half", "right_half", "box", "random")
 INITS = ("noise", "mean", "buffer")
+STARTS = {"noise": "uniform noise", "mean": "the training mean", "buffer": "replay-buffer states"}
 
 
 def hidden_mask(region: str, shape: tuple[int, int, int], n: int, *, box_fraction: float = 0.5,
@@ -106,8 +107,11 @@ class InpaintTask(Task):
         shown = slice(0, self.shown)
         low, high = ctx.data.value_range
         hole = torch.where(hidden, torch.full_like(truth, (low + high) / 2), truth)
-        save_table(ctx.out_dir / "inpaint.png", [hole[shown], filled[shown], truth[shown]],
-                   col_labels=["input (hole)", "inpainted", "truth"], value_range=ctx.data.value_range)
+        save_image_columns(ctx.out_dir / "inpaint.png", [hole[shown], filled[shown], truth[shown]],
+                           col_labels=["input (hole)", "inpainted", "truth"], value_range=ctx.data.value_range,
+                           title=f"{truth[shown].shape[0]} test images, {self.region.replace('_', ' ')} hidden "
+                                 f"(grey), filled from {STARTS[self.init]} by "
+                                 f"{ctx.steps_text(self.rounds * ctx.sampler.steps)}")
         return {
             **train_metrics(trainer),
             "mse_hidden": _mse(filled, truth, hidden),

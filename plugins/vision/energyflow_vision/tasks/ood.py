@@ -27,6 +27,7 @@ from attrs import validators as v
 
 from energyflow import RunError, Task, TaskContext, train_metrics
 from energyflow.metrics import auroc
+from energyflow.tasks import save_histograms, save_image_grid, save_panels
 from energyflow_vision.evaluation.energy_classifier import (
     accuracy,
     batched,
@@ -45,7 +46,6 @@ from energyflow_vision.evaluation.task_setup import (
     require_images,
     trained,
 )
-from energyflow_vision.pictures import save_grid, save_histograms, save_panels
 
 _positive = [v.instance_of(int), v.ge(1)]
 
@@ -158,13 +158,18 @@ class OodTask(Task):
                   table: dict[str, dict[str, float]], score: str) -> None:
         if self.shown:
             rows = torch.cat([images[: self.shown] for images in sets.values()])
-            save_grid(ctx.out_dir / "ood_sets.png", rows, ncol=self.shown, value_range=ctx.data.value_range)
+            save_image_grid(ctx.out_dir / "ood_sets.png", rows, ncol=self.shown, row_labels=list(sets),
+                            value_range=ctx.data.value_range,
+                            title=f"{self.shown} images of each set: the test split (in distribution), then the "
+                                  "out-of-distribution sets")
         shown_scores = [key for key in (score, "grad_norm", "softmax") if key in scores["test"]]
         for name in table:
             panels = {f"{key}: AUROC {table[name][key]:.3f}": {"test": scores["test"][key], name: scores[name][key]}
                       for key in shown_scores}
-            save_histograms(ctx.out_dir / f"ood_hist_{name}.png", panels)
+            save_histograms(ctx.out_dir / f"ood_hist_{name}.png", panels,
+                            title=f"Scores of test images and of {name} images (AUROC 1: told apart, 0.5: chance)")
         names = list(table)
         curves = {key: (names, [table[name][key] for name in names]) for key in shown_scores}
-        save_panels(ctx.out_dir / "ood_auroc.png", {"AUROC against the test split": curves}, xlabel="set",
-                    ylabel="AUROC")
+        save_panels(ctx.out_dir / "ood_auroc.png", {"": curves}, xlabel="out-of-distribution set",
+                    ylabel="AUROC (0.5: chance, 1: perfect)",
+                    title="How well each score tells each set from the test split")

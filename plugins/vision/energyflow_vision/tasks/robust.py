@@ -25,9 +25,9 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import TaskContext
+from energyflow.tasks import save_panels
 from energyflow_vision.evaluation.attacks import LOSSES, NORMS, pgd
 from energyflow_vision.evaluation.energy_classifier import Logits, accuracy
-from energyflow_vision.pictures import save_panels
 from energyflow_vision.tasks.classify import ClassifyTask
 
 
@@ -160,8 +160,9 @@ class RobustTask(ClassifyTask):
         units = {"linf": "L-infinity epsilon", "l2": "L2 epsilon"}
         panels = {f"PGD {norm} ({self.steps} steps)": {name: (sweeps[norm], accs) for name, accs in rows.items()}
                   for norm, rows in table.items()}
-        save_panels(ctx.out_dir / "robust.png", panels, ylabel="robust accuracy",
-                    xlabel={f"PGD {norm} ({self.steps} steps)": units[norm] for norm in table})
+        save_panels(ctx.out_dir / "robust.png", panels, ylabel="accuracy under attack",
+                    xlabel={f"PGD {norm} ({self.steps} steps)": units[norm] for norm in table},
+                    title="Test accuracy under PGD attacks of growing size (epsilon)")
         lines = []
         for norm, rows in table.items():
             lines += _markdown(norm, sweeps[norm], rows)
