@@ -11,6 +11,11 @@ import tempfile
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUGS = [
+    ("MALA jumps keep the Langevin Hastings term", "energyflow/samplers/mala.py",
+     "            hastings = torch.where(jump, torch.zeros_like(hastings), hastings)", "            pass",
+     "tests/samplers/test_mala_jumps.py"),
+    ("2spirals box offset on the wrong side", "energyflow/data/toy2d.py",
+     "lo = sign * arm + min(0.0, sign / 6)", "lo = sign * arm + max(0.0, sign / 6)", "tests/data/test_toy2d.py"),
     ("MALA Hastings term before the mask", "energyflow/samplers/mala.py",
      "proposal = ChainState(energy.constrain(mean + math.sqrt(2 * h) * randn_like(state.x, generator)))\n        proposal.evaluate(energy)\n        forward = per_sample_sum((proposal.x - mean) ** 2) / (4 * h)",
      "raw = mean + math.sqrt(2 * h) * randn_like(state.x, generator)\n        proposal = ChainState(energy.constrain(raw))\n        proposal.evaluate(energy)\n        forward = per_sample_sum((raw - mean) ** 2) / (4 * h)",

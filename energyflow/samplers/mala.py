@@ -1,4 +1,13 @@
-"""Metropolis-adjusted Langevin: exact for any step size."""
+"""Metropolis-adjusted Langevin: exact for any step size; optionally with jumps across the support.
+
+With ``jump_prob`` each chain, at each step and independently of its state, proposes a point drawn
+uniformly over ``bounds`` instead of a Langevin move (an independence Metropolis proposal,
+accepted with probability min(1, exp(E(x) - E(x')))). A state-independent mixture of kernels that
+each leave exp(-E) invariant leaves it invariant too; the jumps let chains cross the
+zero-density gaps between separated modes (rings, squares), which Langevin moves cannot, so
+persistent chains share themselves among the modes by the model's masses, not by where they
+happened to start.
+"""
 
 from __future__ import annotations
 
@@ -52,14 +61,31 @@ class MALA(Sampler):
     step_size: float = field(default=0.01, converter=float, validator=v.gt(0.0), metadata={"help": "proposal step size h"})
     bounds: tuple[float, float] | Literal["data"] | None = field(default=None, converter=as_pair, validator=interval,
                                                metadata={"help": "support [low, high]; proposals outside are rejected"})
+    jump_prob: float = field(default=0.0, converter=float, validator=[v.ge(0.0), v.le(1.0)],
+                             metadata={"help": "share of proposals drawn uniformly over bounds instead of a Langevin "
+                                               "move, so chains cross between separated modes (needs bounds)"})
+
+    def __attrs_post_init__(self) -> None:
+        if self.jump_prob > 0 and self.bounds is None:
+            raise ValueError("MALA: jump_prob > 0 draws jumps uniformly over bounds; set bounds = [low, high] "
+                             '(or "data")')
 
     def transition(self, energy: Energy, state: ChainState, generator: torch.Generator | None):
         h = self.step_size
         state.evaluate(energy)
         mean = state.x - h * state.grad
-        proposal = ChainState(energy.constrain(mean + math.sqrt(2 * h) * randn_like(state.x, generator)))
+        moved = mean + math.sqrt(2 * h) * randn_like(state.x, generator)
+        jump = None
+        if self.jump_prob > 0:
+            low, high = self.bounds  # type: ignore[misc]
+            jump = rand(state.x.shape[0], generator, state.x) < self.jump_prob
+            anywhere = low + (high - low) * rand(state.x.numel(), generator, state.x).view_as(state.x)
+            moved = torch.where(jump.view((-1,) + (1,) * (state.x.dim() - 1)), anywhere, moved)
+        proposal = ChainState(energy.constrain(moved))
         proposal.evaluate(energy)
         forward = per_sample_sum((proposal.x - mean) ** 2) / (4 * h)
         backward = per_sample_sum((state.x - proposal.x + h * proposal.grad) ** 2) / (4 * h)
-        return metropolis_step(state, proposal, state.energy - proposal.energy + forward - backward,
-                               self.bounds, generator)
+        hastings = forward - backward
+        if jump is not None:  # a uniform proposal has the same density both ways
+            hastings = torch.where(jump, torch.zeros_like(hastings), hastings)
+        return metropolis_step(state, proposal, state.energy - proposal.energy + hastings, self.bounds, generator)

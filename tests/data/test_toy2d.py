@@ -45,8 +45,22 @@ def test_sampling_ignores_global_rng():
     torch.testing.assert_close(a, sample_toy("2spirals", 100, _gen(3)))
 
 
-def test_no_closed_form_gives_none():
-    assert toy_log_prob("2spirals") is None and toy_log_prob("moons") is None
+def test_every_density_has_a_log_prob():
+    assert all(toy_log_prob(name) is not None for name in TOY_DENSITIES)
+
+
+@pytest.mark.parametrize("name", ["2spirals", "moons"])
+def test_quadrature_log_prob_matches_sample_histogram_and_integrates_to_one(name):
+    """The curve densities (a quadrature along the arm) against a histogram of their own sampler."""
+    bins, sub = 16, 6
+    points, width = _grid(bins * sub)
+    density = toy_log_prob(name)(points).double().exp().reshape(bins, sub, bins, sub)
+    expected = density.sum(dim=(1, 3)) * width**2
+    assert expected.sum().item() == pytest.approx(1.0, abs=0.01)
+    samples = sample_toy(name, 200_000, _gen(4)).double()
+    observed = torch.histogramdd(samples, bins=[bins, bins], range=[-4.0, 4.0, -4.0, 4.0]).hist / len(samples)
+    total_variation = 0.5 * (observed - expected).abs().sum().item()
+    assert total_variation < 0.02, total_variation
 
 
 @pytest.mark.parametrize("name", EXACT)
