@@ -11,6 +11,7 @@ and the drift of the physical energy.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -20,6 +21,7 @@ from einops import rearrange
 
 import energyflow
 from energyflow import RunError, train_metrics
+from energyflow.tasks import TRAIN_METRICS
 from energyflow_trajectories import baseline as B
 from energyflow_trajectories import plots
 from energyflow_trajectories.data import TrajectoryData, reference, trajectory_data
@@ -33,6 +35,15 @@ from energyflow_trajectories.rollout import (
 _count = [v.instance_of(int), v.ge(1)]
 SCORES = {"mse": "position MSE", "fd": "Frechet distance of states (to the true ones)",
           "energy_drift": "physical energy drift |H - H(start)|"}
+#: the rolled-out predictors, as the metrics name them
+PREDICTORS = {"ebm": "the energy model's rollouts (task.samples per start, averaged)",
+              "regression": "the regression baseline's rollout",
+              "extrapolation": "linear extrapolation of the last two states (no model)"}
+MEANINGS = {"fd": "Frechet distance between Gaussians fitted to the predicted and the true states (all particles' "
+                  "position and velocity, over the starts) H steps ahead; lower is better",
+            "mse": "mean squared error of the predicted positions against the true trajectory H steps ahead",
+            "energy_drift": "mean absolute change of the physical energy (kinetic + springs + charges) from the "
+                            "start to H steps ahead (compare with true_energy_drift)"}
 LABELS = {"energy": "energy model (Langevin samples)", "regression": "regression baseline",
           "extrapolation": "linear extrapolation (no model)", "independent": "other true trajectories"}
 
@@ -42,6 +53,19 @@ class RolloutTask(energyflow.Task):
     """Train, then roll the energy (Langevin samples) and a regression baseline out and score both per horizon."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    metrics: ClassVar[dict[str, str]] = {
+        **TRAIN_METRICS,
+        "baseline_train_mse": "the regression baseline's training loss (MSE of the next state's residual, in units "
+                              "of task.baseline_target), mean of its last tenth of steps",
+        "starts": "test trajectories rolled out (task.num_starts, at most the test split)",
+        "samples": "energy-model rollouts per start (task.samples)",
+        **{f"{key}_{score}_h{{H}}": f"{words}: {text}" for key, words in PREDICTORS.items()
+           for score, text in MEANINGS.items()},
+        "true_energy_drift_h{H}": "the same drift of the true trajectories: the simulator's own (integration error, "
+                                  "clipped forces)",
+        "independent_fd_h{H}": "Frechet distance between the true states H steps ahead and those of as many other "
+                               "true trajectories: the distance two samples of the truth already have",
+    }
 
     num_starts: int = field(default=200, validator=[v.instance_of(int), v.ge(2)],
                             metadata={"help": "test trajectories rolled out (each from its first history states)"})
@@ -102,6 +126,21 @@ class RolloutTask(energyflow.Task):
         curves["independent"] = {"fd": independent_fd(data, truth)}
         metrics = {**train_metrics(trainer), "baseline_train_mse": baseline_loss}
         return self._report(ctx, data, models, curves, n, metrics)
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """Distribution distance and position error of each predictor at the longest horizon reported."""
+        reported = [int(key.removeprefix("ebm_fd_h")) for key in metrics if key.startswith("ebm_fd_h")]
+        if not reported:
+            return []
+        h = max(reported)
+        names = {"ebm": "energy model", "regression": "regression baseline", "extrapolation": "linear extrapolation"}
+        fd = ", ".join(f"{words} {metrics[f'{key}_fd_h{h}']:.3g}" for key, words in names.items())
+        other = (f", other true trajectories {metrics[f'independent_fd_h{h}']:.3g}"
+                 if f"independent_fd_h{h}" in metrics else "")
+        mse = ", ".join(f"{words} {metrics[f'{key}_mse_h{h}']:.3g}" for key, words in names.items())
+        return [f"{h} steps ahead of {metrics['starts']:.0f} test starts, the Frechet distance of predicted to true "
+                f"states (lower is better) is: {fd}{other} -> horizons.png.",
+                f"Position MSE {h} steps ahead: {mse} -> rollouts.png."]
 
     def _baseline(self, ctx: energyflow.TaskContext, data: TrajectoryData) -> tuple[B.NextStateRegressor, float]:
         hidden = self.baseline_hidden or getattr(ctx.energy, "hidden", None) or (256, 256)

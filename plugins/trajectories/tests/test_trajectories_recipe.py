@@ -16,6 +16,7 @@ from energyflow.cli import make_app
 from energyflow.errors import RunError
 from energyflow.recipe import load_recipe
 from energyflow.runtime import Run
+from energyflow.tasks import report
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = PLUGIN_ROOT.parents[1] / "recipes" / "trajectories_particles.toml"
@@ -51,6 +52,28 @@ def test_recipe_runs_end_to_end_tiny(trajectories, tmp_path):
     assert curves["truth"]["mse"] == [0.0] * 5 and len(curves["independent"]["fd"]) == 5
     for name in ("rollouts.png", "horizons.png", "metrics.json", "checkpoint.pt"):
         assert (tmp_path / name).is_file(), name
+    said = (tmp_path / "summary.txt").read_text().splitlines()  # the task's sentences, then the run's
+    assert said[0].startswith("5 steps ahead of 3 test starts, the Frechet distance of predicted to true states")
+    assert f"energy model {metrics['ebm_fd_h5']:.3g}" in said[0] and said[0].endswith("-> horizons.png.")
+    assert said[1] == (f"Position MSE 5 steps ahead: energy model {metrics['ebm_mse_h5']:.3g}, regression baseline "
+                       f"{metrics['regression_mse_h5']:.3g}, linear extrapolation {metrics['extrapolation_mse_h5']:.3g} "
+                       "-> rollouts.png.")
+    assert said[2].startswith("Pictures: horizons.png, rollouts.png")
+
+
+def test_the_rollout_task_explains_its_metrics_in_the_readme(trajectories):
+    """Issue 19: every registered task of the plugin explains its numbers, and the README shows the same table."""
+    readme = (PLUGIN_ROOT / "README.md").read_text(encoding="utf-8")
+    assert "## The rollout task and its metrics" in readme
+    tasks = plugins.get_registry("task")
+    names = [name for name in tasks.names() if tasks.resolve(name).factory.__module__.startswith("energyflow_trajectories")]
+    assert names == ["rollout"]
+    for name in names:
+        factory = tasks.resolve(name).factory
+        assert factory.metrics, f"task {name!r} explains none of its metrics"
+        assert report.metrics_table(factory) in readme, f"task {name!r}: its metrics table is not in the README"
+    assert "Frechet distance" in report.explain(factory, "independent_fd_h100")
+    assert "regression baseline" in report.explain(factory, "regression_energy_drift_h7")
 
 
 def test_cli_run_with_set_overrides(trajectories, tmp_path):

@@ -19,7 +19,7 @@ from energyflow_vision.regularizers import ClassContrast, ClassContrastLoss
 from energyflow_vision.tasks.continual import EWC
 from PIL import Image
 from typer.testing import CliRunner
-from vision_fixtures import ctx
+from vision_fixtures import ctx, task_sentences
 
 from energyflow.cli import make_app
 from energyflow.errors import RecipeError
@@ -159,6 +159,12 @@ TASKS = {
                          "continual.png"),
 }
 
+SUMMARY_OPENS = {  # the first sentence each task ends its run with
+    "ood_digits": "AUROC of the energy score (energy_min) telling each set from the test images",
+    "robust_digits": "Test accuracy: ",
+    "continual_digits": "After learning 2 tasks one after another without replay, mean test accuracy over the tasks",
+}
+
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_generalization_recipe_runs_shrunk(name, tmp_path):
@@ -174,6 +180,8 @@ def test_generalization_recipe_runs_shrunk(name, tmp_path):
     assert set(keys) <= set(metrics) and all(math.isfinite(v) for v in metrics.values()), sorted(metrics)
     assert (tmp_path / picture).is_file()
     assert all(0.0 <= metrics[k] <= 1.0 for k in keys if "auroc" in k or "accuracy" in k or "final" in k)
+    said = task_sentences(tmp_path)
+    assert said and said[0].startswith(SUMMARY_OPENS[name]) and any("-> " in line for line in said), said
 
 
 @pytest.mark.parametrize("name", ["ood_cifar10", "robust_cifar10"])

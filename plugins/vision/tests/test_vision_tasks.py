@@ -12,12 +12,13 @@ import torch
 from energyflow_vision.nets import resnet32
 from energyflow_vision.tasks import hidden_mask, salt_and_pepper
 from PIL import Image
-from vision_fixtures import ctx
+from vision_fixtures import ctx, task_sentences
 
 from energyflow import Langevin
 from energyflow.errors import RunError
 from energyflow.recipe import parse_recipe
 from energyflow.runtime import Run
+from energyflow.tasks import percent
 from energyflow.testing import fresh_plugin_manager, inline_plugin
 
 TINY = """\
@@ -115,6 +116,13 @@ def test_generate_images_writes_pictures_and_metrics(generated):
                 "fresh_cfd", "fresh_cfd_real", "fresh_cfd_noise", "buffer_class_coverage", "buffer_cond_accuracy"):
         assert key in metrics, key
     assert metrics["fresh_samples"] == 16.0 and metrics["nearest_l2_test"] > 0
+    said, judge = task_sentences(out), percent(metrics["buffer_classifier_accuracy"])
+    assert len(said) == 4 and said[0].endswith("are classified as the class they were drawn for by a classifier "
+                                               f"trained apart on the data (test accuracy {judge}) "
+                                               "-> samples_by_class.png.")
+    assert said[0].startswith(f"{percent(metrics['buffer_cond_accuracy'])} of replay-buffer samples and "
+                              f"{percent(metrics['fresh_cond_accuracy'])} of chains from noise")
+    assert "-> nearest.png" in said[2] and "chains continued from the buffer" in said[3] and "-> long_run.png" in said[3]
 
 
 def test_a_digits_run_draws_pictures_people_can_read(generated):
@@ -138,6 +146,10 @@ def test_inpaint_keeps_visible_pixels_exactly(pm, generated, tmp_path):
     assert metrics["mse_start"] == pytest.approx(metrics["mse_noise_fill"])  # the default start is IGEBM's noise
     assert metrics["mse_noise_fill"] > 1 / 12 - 0.03  # uniform noise against any pixel value: at least 1/12
     assert (tmp_path / "inpaint.png").is_file() and not (tmp_path / "events.jsonl").exists()
+    assert task_sentences(tmp_path) == [
+        f"Inpainting the hidden bottom half (50.0% of the pixels) leaves a mean squared error of "
+        f"{metrics['mse_hidden']:.4f} against the truth, against {metrics['mse_mean_fill']:.4f} for the training mean "
+        f"and {metrics['mse_noise_fill']:.4f} for uniform noise (lower is better) -> inpaint.png."]
 
 
 @pytest.mark.parametrize("init", ["mean", "buffer"])
@@ -179,6 +191,8 @@ def test_denoise_scores_psnr(pm, generated, tmp_path):
                        conditional=True)
     assert 5 < metrics["psnr_corrupted"] < 40 and abs(metrics["psnr_denoised"] - metrics["psnr_corrupted"]) > 0.01
     assert metrics["mse_corrupted"] > 0 and (tmp_path / "denoise.png").is_file()
+    said = task_sentences(tmp_path)
+    assert len(said) == 1 and f"PSNR from {metrics['psnr_corrupted']:.2f} dB to {metrics['psnr_denoised']:.2f} dB" in said[0]
 
 
 def test_cross_class_runs_and_needs_a_conditional_model(pm, generated, cache, tmp_path):
@@ -188,8 +202,23 @@ def test_cross_class_runs_and_needs_a_conditional_model(pm, generated, cache, tm
     metrics = run_task(pm, tmp_path / "ok", task, conditional=True)
     assert (metrics["target_rate_after"] * 4).is_integer() and (tmp_path / "ok" / "cross_class.png").is_file()
     assert metrics["target_rate_after"] + metrics["source_rate_after"] <= 1.0  # target != source for every chain
+    said = task_sentences(tmp_path / "ok")
+    assert len(said) == 1 and said[0].startswith(f"After 4 steps under another class's energy, "
+                                                 f"{percent(metrics['target_rate_after'])} of the chains")
+    assert said[0].endswith("-> cross_class.png.")
     with pytest.raises(RunError, match="class-conditional"):
         run_task(pm, tmp_path / "bad", 'kind = "cross_class"\nsteps = 2\n')
+
+
+def test_classify_compares_the_energy_classifier_with_the_baseline(pm, generated, tmp_path):
+    checkpoint = generated[0] / "checkpoint.pt"
+    task = f'kind = "classify"\ncheckpoint = "{checkpoint}"\nnum_images = 8\nbaseline_steps = 2\nbatch_size = 8\n'
+    metrics = run_task(pm, tmp_path, task, conditional=True)
+    assert {"clean_accuracy_energy", "clean_accuracy_softmax"} <= set(metrics) and (tmp_path / "classify.png").is_file()
+    assert task_sentences(tmp_path) == [
+        f"Test accuracy: {percent(metrics['clean_accuracy_energy'])} for the energy classifier (lowest energy over "
+        f"the classes), {percent(metrics['clean_accuracy_softmax'])} for a softmax classifier of the same network "
+        "-> classify.png (accuracy per class)."]
 
 
 def test_unconditional_generate_without_scores(pm, tmp_path):
@@ -197,6 +226,8 @@ def test_unconditional_generate_without_scores(pm, tmp_path):
     metrics = run_task(pm, tmp_path, task)
     assert "fresh_cfd" not in metrics and (tmp_path / "samples_fresh.png").is_file()
     assert not (tmp_path / "samples_by_class.png").exists()
+    said = task_sentences(tmp_path)  # no quality scores: memorisation and the long run remain
+    assert len(said) == 2 and "-> nearest.png" in said[0] and "-> long_run.png" in said[1]
 
 
 def test_corruptions():

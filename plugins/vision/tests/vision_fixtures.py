@@ -94,3 +94,9 @@ def write_picture(path: Path, side: int = 10, mode: str = "RGB", seed: int = 0) 
     rng = np.random.default_rng(seed)
     shape = (side, side, 3) if mode == "RGB" else (side, side)
     Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode=mode).save(path)
+
+
+def task_sentences(out: Path) -> list[str]:
+    """The task's own sentences in a run folder's ``summary.txt`` (before the run's lines on pictures and numbers)."""
+    lines = (out / "summary.txt").read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if not line.startswith(("Pictures: ", "All "))]

@@ -18,14 +18,26 @@ import torch
 from energyflow import TaskContext
 from energyflow.samplers import to_device
 from energyflow.tasks import save_curves
+from energyflow_vision.evaluation.sample_quality import QUALITY_FIGURES
 
 KEPT = ("ratio", "cfd", "class_coverage", "class_balance", "cond_accuracy")
 
 
 RATIO_CAP = 1000.0
+#: What the floor/ceiling ratio means, in the tasks' metrics tables.
+RATIO_MEANING = ("floor/ceiling ratio (cfd_noise - cfd) / (cfd - cfd_real): how many times closer the samples are "
+                 "to real images than to noise in the classifier's features; noise scores 0 (below 0: farther "
+                 f"than noise), higher is better, samples as close as real images get {RATIO_CAP:g}")
 #: What the floor/ceiling ratio means, where people see it (long_run.png).
 RATIO_WORDS = ("floor/ceiling ratio: how many times closer the samples are to real images than to noise, "
                "in a classifier's features (noise scores 0)")
+
+#: What each ``long_<start>_<steps>_<figure>`` number means, by figure.
+LONG_RUN_FIGURES: dict[str, str] = {
+    "energy": "mean energy of the chains' states (compare with long_energy_data)",
+    "ratio": RATIO_MEANING,
+    **{key: QUALITY_FIGURES[key] for key in KEPT if key != "ratio"},
+}
 
 
 def floor_ceiling_ratio(scores: dict[str, float]) -> float:

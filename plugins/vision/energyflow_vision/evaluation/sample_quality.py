@@ -37,6 +37,29 @@ from energyflow_vision.evaluation.quality_classifier import (
     predict,
 )
 
+#: What each figure of `ImageQuality.evaluate` means (the tasks' metrics tables prefix them with the sample set).
+QUALITY_FIGURES: dict[str, str] = {
+    "samples": "number of images scored",
+    "cfd": "Frechet distance to training images in the features of a classifier trained on the dataset (lower is "
+           "better; compare only with the cfd_real and cfd_noise beside it, from as many images)",
+    "cfd_real": "the same distance for as many held-out test images: the floor a perfect model reaches",
+    "cfd_noise": "the same distance for as many uniform-noise images: the ceiling",
+    "classifier_accuracy": "test accuracy of that classifier (per attribute for attribute vectors): how far its "
+                           "judgement can be trusted",
+    "class_coverage": "share of the classes the classifier finds at least once among the samples (1: all of them)",
+    "class_balance": "entropy of the classifier's predicted classes over log(classes): 1 when every class is as "
+                     "frequent, 0 when all samples are one class",
+    "cond_accuracy": "conditional models: share of samples the classifier puts in the class they were drawn for "
+                     "(for attribute vectors, the share of attributes matched)",
+    "fid": "with the FID Inception network: Frechet Inception distance to task.fid_reference training images (lower "
+           "is better; published FIDs use 50,000 samples)",
+    "kid": "with the FID Inception network: kernel Inception distance to the same images (unbiased, 0 for one "
+           "distribution; mean over subsets)",
+    "kid_std": "standard deviation of KID over its subsets",
+    "fid_samples": "samples in the FID and KID",
+    "fid_reference": "training images in the FID and KID reference set",
+}
+
 
 def evenly_spaced(images: torch.Tensor, n: int) -> torch.Tensor:
     """``n`` rows spread evenly over ``images`` (all of them if fewer); deterministic."""

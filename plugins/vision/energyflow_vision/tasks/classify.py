@@ -12,6 +12,7 @@ classifier) and the accuracies in ``metrics.json``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -20,7 +21,7 @@ from attrs import validators as v
 from einops import repeat
 
 from energyflow import Energy, Task, TaskContext, UnaryNode, bind_labels, train_metrics
-from energyflow.tasks import save_panels
+from energyflow.tasks import TRAIN_METRICS, percent, save_panels
 from energyflow_vision.evaluation.energy_classifier import (
     Logits,
     accuracy,
@@ -38,6 +39,13 @@ from energyflow_vision.evaluation.task_setup import (
 )
 
 _positive = [v.instance_of(int), v.ge(1)]
+#: the classifiers compared, as the metrics name them
+CLASSIFIERS = {
+    "energy": "the energy classifier (lowest energy over the classes; calibrated with task.calibrate)",
+    "softmax": "the softmax baseline (same network, same data, trained in the run)",
+    "energy_refined": "the energy classifier after task.refine_steps sampler steps refine each class's copy of the "
+                      "input (IGEBM)",
+}
 
 
 class Boxed(UnaryNode):
@@ -63,6 +71,13 @@ class ClassifyTask(Task):
     """Test accuracy of the energy classifier (argmin over classes of E(x, y)) beside a softmax baseline."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    metrics: ClassVar[dict[str, str]] = {
+        **TRAIN_METRICS,
+        "calibration_temperature": "task.calibrate: the temperature T fitted on the training split (logits "
+                                   "-E(x, y) / T + b_y)",
+        "calibration_bias_spread": "task.calibrate: standard deviation of the fitted per-class biases b_y",
+        **{f"clean_accuracy_{name}": f"test accuracy of {words}" for name, words in CLASSIFIERS.items()},
+    }
 
     checkpoint: str | None = checkpoint_field()
     num_images: int = field(default=1000, validator=_positive, metadata={"help": "test images classified"})
@@ -83,6 +98,19 @@ class ClassifyTask(Task):
         metrics, models, _, test, labels = self.prepare(ctx)
         self._picture(ctx, models, test, labels)
         return metrics
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """The test accuracy of each classifier."""
+        return [self.accuracy_sentence(metrics) + " -> classify.png (accuracy per class)."]
+
+    def accuracy_sentence(self, metrics: dict[str, float]) -> str:
+        """The clean test accuracies in one sentence, without its full stop."""
+        found = [f"{percent(metrics[f'clean_accuracy_{name}'])} for {words}" for name, words in
+                 (("energy", "the energy classifier (lowest energy over the classes)"),
+                  ("softmax", "a softmax classifier of the same network"),
+                  ("energy_refined", f"the energy classifier after {self.refine_steps} refining sampler steps"))
+                 if f"clean_accuracy_{name}" in metrics]
+        return "Test accuracy: " + ", ".join(found)
 
     # ------------------------------------------------------------------ the two classifiers
     def prepare(self, ctx: TaskContext) -> tuple[dict[str, float], dict[str, Logits], dict[str, Logits], torch.Tensor,

@@ -24,6 +24,7 @@ Writes ``continual.png`` (accuracy on the classes seen so far after each task), 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -32,7 +33,7 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import RunError, Task, TaskContext
-from energyflow.tasks import save_panels
+from energyflow.tasks import percent, save_panels
 from energyflow_vision.evaluation.energy_classifier import (
     batched,
     energy_logits,
@@ -45,6 +46,13 @@ from energyflow_vision.evaluation.softmax_baseline import (
 from energyflow_vision.evaluation.task_setup import require_images
 
 _positive = [v.instance_of(int), v.ge(1)]
+#: the learners compared, as the metrics name them
+LEARNERS = {
+    "energy": "the energy classifier (contrastive divergence on each task in turn)",
+    "softmax": "softmax fine-tuning over all classes (the catastrophic-forgetting baseline)",
+    "ewc": "softmax fine-tuning with elastic weight consolidation (task.ewc_lambda > 0)",
+    "softmax_present": "softmax over the current task's classes only (task.present_baseline)",
+}
 
 
 def _splits(value: Any) -> tuple[tuple[int, ...], ...]:
@@ -97,6 +105,12 @@ class ContinualTask(Task):
     """Class-incremental learning, no replay: the energy classifier beside softmax fine-tuning and EWC."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    metrics: ClassVar[dict[str, str]] = {
+        **{f"{name}_after_task{{N}}": f"after learning task N: test accuracy of {words} on all classes seen so "
+                                      "far, choosing among them" for name, words in LEARNERS.items()},
+        **{f"{name}_final_average": f"after the last task: test accuracy of {words} on each task's classes, "
+                                    "averaged over the tasks" for name, words in LEARNERS.items()},
+    }
 
     tasks: Any = field(default=((0, 1), (2, 3), (4, 5), (6, 7), (8, 9)), converter=_splits,
                                                metadata={"help": "list of tasks, each a list of class indices, in training order"})
@@ -145,6 +159,18 @@ class ContinualTask(Task):
             ctx.log(f"after task {t + 1} ({', '.join(map(str, task_classes))}): " + "  ".join(
                 f"{name} {self._accuracy(ctx, predict, seen, seen):.3f}" for name, (_, predict) in learners.items()))
         return self._report(ctx, learners, history)
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """Each learner's accuracy after the last task: averaged over the tasks, and on every class seen."""
+        short = {"energy": "the energy classifier", "softmax": "softmax fine-tuning", "ewc": "EWC",
+                 "softmax_present": "softmax over the current classes"}
+        last = len(self.tasks)
+        average = [f"{short[n]} {percent(metrics[f'{n}_final_average'])}" for n in short if f"{n}_final_average" in metrics]
+        seen = [f"{short[n]} {percent(metrics[f'{n}_after_task{last}'])}" for n in short
+                if f"{n}_after_task{last}" in metrics]
+        return [f"After learning {last} tasks one after another without replay, mean test accuracy over the tasks: "
+                + ", ".join(average) + " -> continual.png.",
+                "Accuracy on all the classes seen: " + ", ".join(seen) + "."]
 
     def _energy_steps(self, ctx: TaskContext) -> int:
         return self.steps_per_task or max(1, ctx.recipe.train.iterations // len(self.tasks))

@@ -9,6 +9,7 @@ class). The dataset's quality classifier scores how many chains end as the targe
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -16,7 +17,7 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import RunError, Task, TaskContext, train_metrics
-from energyflow.tasks import save_image_columns
+from energyflow.tasks import TRAIN_METRICS, percent, save_image_columns
 from energyflow_vision.evaluation.quality_classifier import load_or_train, predict
 from energyflow_vision.evaluation.task_setup import (
     checkpoint_field,
@@ -30,6 +31,17 @@ class CrossClassTask(Task):
     """Chains from images of one class under another class's energy; share that become the target class."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    metrics: ClassVar[dict[str, str]] = {
+        **TRAIN_METRICS,
+        "target_rate_before": "share of the starting test images the classifier already puts in their target class",
+        "target_rate_after": "share of the chains the classifier puts in their target class after task.steps steps "
+                             "(higher: the energy turned them)",
+        "source_rate_after": "share of the chains still classified as the class they started from",
+        "energy_before": "mean energy of the starting test images under their target class",
+        "energy_after": "mean energy of the chains' end under their target class (lower than energy_before: the "
+                        "sampler moved them downhill)",
+        "classifier_accuracy": "test accuracy of the classifier (trained apart on the data) that judges the chains",
+    }
 
     checkpoint: str | None = checkpoint_field()
     num_images: int = field(default=100, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "chains run"})
@@ -93,3 +105,11 @@ class CrossClassTask(Task):
             "energy_after": float(e_after),
             "classifier_accuracy": accuracy,
         }
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """How many chains became the target class, beside the start."""
+        before, after = percent(metrics["target_rate_before"]), percent(metrics["target_rate_after"])
+        return [f"After {self.steps} steps under another class's energy, {after} of the chains from test images "
+                f"are classified as the target class ({before} at the start) and "
+                f"{percent(metrics['source_rate_after'])} still as their own, by a classifier of test accuracy "
+                f"{percent(metrics['classifier_accuracy'])} -> cross_class.png."]

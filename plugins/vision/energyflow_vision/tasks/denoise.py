@@ -10,6 +10,7 @@ Writes ``denoise.png`` (columns: corrupted | denoised | clean).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -18,7 +19,7 @@ from attrs import validators as v
 from einops import repeat
 
 from energyflow import Task, TaskContext, train_metrics
-from energyflow.tasks import save_image_columns
+from energyflow.tasks import TRAIN_METRICS, percent, save_image_columns
 from energyflow_vision.evaluation.task_setup import (
     checkpoint_field,
     labels_field,
@@ -46,6 +47,16 @@ class DenoiseTask(Task):
     """Salt-and-pepper corruption of test images, restored by the sampler; PSNR before and after."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    metrics: ClassVar[dict[str, str]] = {
+        **TRAIN_METRICS,
+        "psnr_corrupted": "peak signal-to-noise ratio (dB) of the corrupted test images against the clean ones, "
+                          "mean over images (higher is closer)",
+        "psnr_denoised": "the same for the denoised images: above psnr_corrupted when denoising helped",
+        "mse_corrupted": "mean squared error of the corrupted images against the clean ones (pixel values in the "
+                         "data's range)",
+        "mse_denoised": "the same for the denoised images: below mse_corrupted when denoising helped",
+        "corrupted_share": "share of the pixels hit by salt-and-pepper noise (about task.fraction)",
+    }
 
     checkpoint: str | None = checkpoint_field()
     fraction: float = field(default=0.1, converter=float, validator=[v.gt(0.0), v.le(1.0)],
@@ -80,3 +91,9 @@ class DenoiseTask(Task):
             "mse_denoised": float((denoised - clean).pow(2).mean()),
             "corrupted_share": float(hit.float().mean()),
         }
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """PSNR before and after denoising."""
+        return [f"Denoising test images with {percent(metrics['corrupted_share'])} of their pixels hit by "
+                f"salt-and-pepper noise takes their PSNR from {metrics['psnr_corrupted']:.2f} dB to "
+                f"{metrics['psnr_denoised']:.2f} dB (higher is closer to the clean images) -> denoise.png."]

@@ -20,6 +20,7 @@ Writes to the run folder:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -27,9 +28,24 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import Task, TaskContext, train_metrics
-from energyflow.tasks import save_curves, save_image_columns, save_image_grid
-from energyflow_vision.evaluation.long_run import floor_ceiling_ratio, long_run
-from energyflow_vision.evaluation.sample_quality import ImageQuality, evenly_spaced
+from energyflow.tasks import (
+    TRAIN_METRICS,
+    percent,
+    save_curves,
+    save_image_columns,
+    save_image_grid,
+)
+from energyflow_vision.evaluation.long_run import (
+    LONG_RUN_FIGURES,
+    RATIO_MEANING,
+    floor_ceiling_ratio,
+    long_run,
+)
+from energyflow_vision.evaluation.sample_quality import (
+    QUALITY_FIGURES,
+    ImageQuality,
+    evenly_spaced,
+)
 from energyflow_vision.evaluation.task_setup import (
     checkpoint_field,
     nearest,
@@ -46,11 +62,34 @@ def _inception_choice(instance: Any, attribute: Any, value: Any) -> None:
         raise ValueError(f"{attribute.name} must be 'auto', 'on', 'off' or a path, got {value!r}")
 
 
+#: the two sample sets scored, as the metrics name them
+SETS = {"buffer": "replay-buffer samples", "fresh": "chains from noise"}
+LONG_STARTS = {"noise": "chains from noise", "buffer": "chains continued from the buffer"}
+
+
 @frozen(kw_only=True)
 class GenerateImagesTask(Task):
     """Train, then draw sample grids, chains, class rows and nearest neighbours, and score the samples."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    metrics: ClassVar[dict[str, str]] = {
+        **TRAIN_METRICS,
+        "energy_buffer": "mean energy of the replay-buffer samples (its states after one more sampler run; lower: "
+                         "more likely under the model)",
+        "energy_fresh": "mean energy of the samples of long chains from uniform noise (task.chain_steps steps)",
+        "energy_data": "mean energy of as many held-out test images, to compare the two above with",
+        "chain_energy_start": "mean energy of the chains of chains.png at their start in uniform noise",
+        "chain_energy_end": "mean energy of the same chains after task.chain_steps steps (chain_energy.png: the way)",
+        "nearest_l2": "mean pixel L2 distance from up to 500 replay-buffer samples to their nearest training image",
+        "nearest_l2_test": "the same for as many held-out test images: what a sample that copies nothing scores",
+        "nearest_ratio": "nearest_l2 / nearest_l2_test: well below 1 when samples copy training images "
+                         "(memorisation; nearest.png shows them)",
+        **{f"{name}_{key}": f"{words}: {text}" for name, words in SETS.items()
+           for key, text in {**QUALITY_FIGURES, "ratio": RATIO_MEANING}.items()},
+        "long_energy_data": "long-run evaluation (task.long_samples): mean energy of held-out test images",
+        **{f"long_{start}_{{STEPS}}_{key}": f"long run, {words} after STEPS steps: {text}"
+           for start, words in LONG_STARTS.items() for key, text in LONG_RUN_FIGURES.items()},
+    }
 
     checkpoint: str | None = checkpoint_field()
     num_samples: int = field(default=64, validator=_positive, metadata={"help": "images in each sample grid"})
@@ -133,6 +172,45 @@ class GenerateImagesTask(Task):
             metrics.update(long_run(ctx, energy, quality, samples=self.long_samples, steps=self.long_steps,
                                     buffer_steps=self.long_buffer_steps, batch_size=self.batch_size))
         return metrics
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """How often samples are their class, how close to real images, memorisation and long-run quality."""
+        def both(key: str, form: str, show: Any = percent) -> str:
+            return " and ".join(form.format(v=show(metrics[f"{name}_{key}"]), w=w) for name, w in SETS.items()
+                                if f"{name}_{key}" in metrics)
+        lines = []
+        if both("cond_accuracy", ""):
+            picture = "samples_by_class.png" if (out_dir / "samples_by_class.png").exists() else "samples.png"
+            judge = next(metrics[f"{n}_classifier_accuracy"] for n in SETS if f"{n}_classifier_accuracy" in metrics)
+            if any(key.endswith("class_coverage") for key in metrics):
+                lines.append(f"{both('cond_accuracy', '{v} of {w}')} are classified as the class they were drawn "
+                             f"for by a classifier trained apart on the data (test accuracy {percent(judge)}) "
+                             f"-> {picture}.")
+            else:
+                lines.append(f"{both('cond_accuracy', '{v} of the attributes of {w}')} match those they were drawn "
+                             f"for, by a classifier trained apart on the data (test accuracy {percent(judge)}) "
+                             f"-> {picture}.")
+        if both("cfd", ""):
+            floor = next(metrics[f"{n}_cfd_real"] for n in SETS if f"{n}_cfd_real" in metrics)
+            ceiling = next(metrics[f"{n}_cfd_noise"] for n in SETS if f"{n}_cfd_noise" in metrics)
+            fid = f"; FID {both('fid', '{w} {v}', '{:.2f}'.format)}" if both("fid", "") else ""
+            lines.append(f"Frechet distance to the training images in that classifier's features: "
+                         f"{both('cfd', '{w} {v}', '{:.3g}'.format)}, against {floor:.3g} for held-out real images "
+                         f"and {ceiling:.3g} for uniform noise{fid} -> samples.png, samples_fresh.png.")
+        if "nearest_ratio" in metrics:
+            lines.append(f"Replay-buffer samples lie {metrics['nearest_ratio']:.2f} times as far from their nearest "
+                         "training image as held-out images do (well below 1: copies) -> nearest.png.")
+        long = {start: ", ".join(f"{metrics[key]:.3g} after {steps} steps" for steps, key in sorted(
+                    (int(key.split("_")[2]), key) for key in metrics if key.startswith(f"long_{start}_")
+                    and key.endswith("_ratio"))) for start in LONG_STARTS}
+        if any(long.values()):
+            shown = "; ".join(f"{LONG_STARTS[start]} {text}" for start, text in long.items() if text)
+            lines.append(f"Floor/ceiling ratio of long chains (higher is better, noise 0): {shown} -> long_run.png.")
+        if not lines:
+            lines.append(f"Mean energy of replay-buffer samples {metrics['energy_buffer']:.3g}, of chains from noise "
+                         f"{metrics['energy_fresh']:.3g}, of held-out images {metrics['energy_data']:.3g} "
+                         "(lower: more likely) -> samples.png, samples_fresh.png.")
+        return lines
 
     def _chains(self, ctx: TaskContext, energy: Any) -> dict[str, float]:
         rows = self.chain_rows

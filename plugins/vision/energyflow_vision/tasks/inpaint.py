@@ -14,6 +14,7 @@ Writes ``inpaint.png`` (columns: input with the hole | completion | truth).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -22,7 +23,7 @@ from attrs import validators as v
 from einops import repeat
 
 from energyflow import Task, TaskContext, train_metrics
-from energyflow.tasks import save_image_columns
+from energyflow.tasks import TRAIN_METRICS, percent, save_image_columns
 from energyflow_vision.evaluation.task_setup import (
     checkpoint_field,
     labels_field,
@@ -65,6 +66,17 @@ class InpaintTask(Task):
     """Fill a hidden region of test images with masked Langevin; MSE vs the truth and a mean-fill baseline."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    metrics: ClassVar[dict[str, str]] = {
+        **TRAIN_METRICS,
+        "mse_hidden": "mean squared error of the inpainted pixels against the truth, over the hidden pixels (pixel "
+                      "values in the data's range; lower is better)",
+        "mse_start": "the same error of the chains' start (task.init), before any sampler step",
+        "mse_mean_fill": "the same error when the hidden pixels are filled with the training mean of each pixel "
+                         "(the baseline to beat)",
+        "mse_noise_fill": "the same error when the hidden pixels are left as uniform noise",
+        "visible_max_change": "largest change of a visible pixel: 0, since the sampler moves only the hidden ones",
+        "hidden_share": "share of the pixels hidden (task.region)",
+    }
 
     checkpoint: str | None = checkpoint_field()
     region: str = field(default="bottom_half", validator=v.in_(REGIONS), metadata={"help": "what to hide: " + ", ".join(REGIONS)})
@@ -121,6 +133,13 @@ class InpaintTask(Task):
             "visible_max_change": float((filled - truth).abs()[~hidden].max()) if (~hidden).any() else 0.0,
             "hidden_share": float(hidden.float().mean()),
         }
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """The completion's error over the hidden pixels beside the mean-fill and noise baselines."""
+        return [f"Inpainting the hidden {self.region.replace('_', ' ')} ({percent(metrics['hidden_share'])} of the "
+                f"pixels) leaves a mean squared error of {metrics['mse_hidden']:.4f} against the truth, against "
+                f"{metrics['mse_mean_fill']:.4f} for the training mean and {metrics['mse_noise_fill']:.4f} for "
+                "uniform noise (lower is better) -> inpaint.png."]
 
 
 def _mse(x: torch.Tensor, truth: torch.Tensor, where: torch.Tensor) -> float:

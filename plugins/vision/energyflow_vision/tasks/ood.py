@@ -19,6 +19,7 @@ model's shape) and generated ones (`energyflow_vision.evaluation.ood_sets.GENERA
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -27,7 +28,13 @@ from attrs import validators as v
 
 from energyflow import RunError, Task, TaskContext, train_metrics
 from energyflow.metrics import auroc
-from energyflow.tasks import save_histograms, save_image_grid, save_panels
+from energyflow.tasks import (
+    TRAIN_METRICS,
+    percent,
+    save_histograms,
+    save_image_grid,
+    save_panels,
+)
 from energyflow_vision.evaluation.energy_classifier import (
     accuracy,
     batched,
@@ -48,6 +55,15 @@ from energyflow_vision.evaluation.task_setup import (
 )
 
 _positive = [v.instance_of(int), v.ge(1)]
+#: the scores, as the metrics name them
+SCORES = {
+    "energy": "the energy E(x) of an unconditional model",
+    "energy_min": "the lowest energy over the classes of a conditional model (IGEBM's score)",
+    "energy_lse": "-logsumexp(-E(x, y)) over the classes, the free energy of a conditional model's marginal",
+    "energy_mean": "the mean energy over the classes of a conditional model",
+    "grad_norm": "the norm of the energy's gradient dE/dx (of energy_lse for a conditional model)",
+    "softmax": "minus the top softmax probability of the softmax baseline (Hendrycks & Gimpel 2017)",
+}
 
 
 def energy_scores(energy: Any, x: torch.Tensor, num_classes: int | None) -> dict[str, torch.Tensor]:
@@ -71,6 +87,13 @@ class OodTask(Task):
     """AUROC of energy scores and of a softmax baseline for out-of-distribution sets against the test split."""
 
     requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    metrics: ClassVar[dict[str, str]] = {
+        **TRAIN_METRICS,
+        "energy_accuracy": "conditional models: test accuracy of the energy as a classifier (lowest energy over classes)",
+        "softmax_accuracy": "test accuracy of the softmax baseline (same network, same data, trained in the run)",
+        **{f"auroc_{{SET}}_{score}": f"AUROC of telling set SET (task.generated or task.sets) from the test split by "
+                                     f"{text}: 1 told apart, 0.5 chance" for score, text in SCORES.items()},
+    }
 
     checkpoint: str | None = checkpoint_field()
     sets: Any = field(factory=dict, converter=dataset_tables,
@@ -138,6 +161,25 @@ class OodTask(Task):
         ctx.write_json("ood_auroc.json", {"score": score, "auroc": table})
         self._pictures(ctx, sets, scores, table, score)
         return metrics
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """The AUROC of the pictured energy score per set, beside the softmax baseline's."""
+        score = self.score
+        if score == "auto":
+            score = "energy_min" if any(key.endswith("_energy_min") for key in metrics) else "energy"
+        sets = [*self.generated, *self.sets]
+        lines = []
+        for key, words in ((score, f"the energy score ({score})"), ("softmax", "the softmax baseline")):
+            found = [f"{name} {metrics[f'auroc_{name}_{key}']:.3f}" for name in sets if f"auroc_{name}_{key}" in metrics]
+            if found:
+                lines.append(f"AUROC of {words} telling each set from the test images (1: apart, 0.5: chance): "
+                             + ", ".join(found) + (" -> ood_auroc.png, ood_hist_<set>.png." if not lines else "."))
+        accuracies = [f"{words} {percent(metrics[key])}" for key, words in
+                      (("energy_accuracy", "the energy"), ("softmax_accuracy", "the softmax baseline"))
+                      if key in metrics]
+        if accuracies:
+            lines.append("Test accuracy as a classifier: " + ", ".join(accuracies) + ".")
+        return lines
 
     def _energy_scores(self, ctx: TaskContext, energy: Any, images: torch.Tensor,
                        classes: int | None) -> dict[str, torch.Tensor]:

@@ -18,17 +18,29 @@ second half of steps (near 0 when more steps would not break more). Writes ``rob
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow import TaskContext
-from energyflow.tasks import save_panels
+from energyflow.tasks import percent, save_panels
 from energyflow_vision.evaluation.attacks import LOSSES, NORMS, pgd
 from energyflow_vision.evaluation.energy_classifier import Logits, accuracy
 from energyflow_vision.tasks.classify import ClassifyTask
+
+NORM_WORDS = {"linf": "L-infinity", "l2": "L2"}
+#: the attacked classifiers, as the metrics name them
+ATTACKED = {
+    "energy": "the energy classifier, attacked white-box",
+    "softmax": "the softmax baseline, attacked white-box",
+    "energy_refined": "the refined energy classifier on the images crafted against the plain one (transfer, as "
+                      "IGEBM evaluates it)",
+    "energy_refined_bpda": "the refined energy classifier attacked through its refinement (BPDA), on the first "
+                           "task.adaptive_images test images",
+}
 
 
 def _names(allowed: tuple[str, ...], what: str):
@@ -50,6 +62,17 @@ def _epsilons(value):
 @frozen(kw_only=True)
 class RobustTask(ClassifyTask):
     """Robust accuracy against PGD (L-infinity, L2) over an epsilon sweep: energy classifier and softmax baseline."""
+
+    metrics: ClassVar[dict[str, str]] = {
+        **ClassifyTask.metrics,
+        "pgd_unconverged": "largest share of the test images an attack broke only in its second half of steps "
+                           "(near 0: more PGD steps would not break more)",
+        **{f"{norm}_{{EPS}}_{name}": f"accuracy under PGD {words} attacks of radius EPS: {text}"
+           for norm, words in NORM_WORDS.items() for name, text in ATTACKED.items()},
+        **{f"{norm}_{{EPS}}_{name}_subset": f"accuracy under PGD {words} attacks of radius EPS on the first "
+                                            f"task.adaptive_images test images only, beside energy_refined_bpda: {text}"
+           for norm, words in NORM_WORDS.items() for name, text in ATTACKED.items() if name != "energy_refined_bpda"},
+    }
 
     norms: Any = field(default=NORMS, converter=_names(NORMS, "norms"),
                                    metadata={"help": "list of attack norms: linf, l2"})
@@ -118,6 +141,24 @@ class RobustTask(ClassifyTask):
                                     for eps, acc in zip(sweeps[norm], accuracies)})
         self._report(ctx, table, {n: sweeps[n] for n in self.norms}, subset)
         return metrics
+
+    def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
+        """Clean accuracy, then each classifier's accuracy at the largest radius of each norm."""
+        lines = [self.accuracy_sentence(metrics) + "."]
+        short = {"energy": "the energy classifier", "softmax": "the softmax baseline",
+                 "energy_refined": "the refined energy classifier (transfer attack)",
+                 "energy_refined_bpda": f"the refined one attacked through its refinement ({self.adaptive_images} "
+                                        "images)"}
+        for norm in self.norms:
+            eps = max({"linf": self.linf_epsilons, "l2": self.l2_epsilons}[norm])
+            found = [f"{percent(metrics[f'{norm}_{eps:g}_{name}'])} for {words}" for name, words in short.items()
+                     if f"{norm}_{eps:g}_{name}" in metrics]
+            picture = " -> robust.png (robust.md: every radius)" if norm == self.norms[-1] else ""
+            lines.append(f"Under PGD {NORM_WORDS[norm]} attacks of radius {eps:g} ({self.steps} steps): "
+                         + ", ".join(found) + picture + ".")
+        lines.append(f"At most {percent(metrics['pgd_unconverged'])} of the images broke only in the second half "
+                     "of an attack's steps (near 0: the attacks converged).")
+        return lines
 
     def _accuracy(self, ctx: TaskContext, fn: Logits, x: torch.Tensor, labels: torch.Tensor) -> float:
         return accuracy(fn, x, labels, ctx.device, self.batch_size)
