@@ -24,11 +24,11 @@ from energyflow.tasks.plots import (
     save_histograms,
     save_panels,
 )
-from energyflow.tasks.report import TRAIN_METRICS, percent
+from energyflow.tasks.report import TRAIN_METRICS, metrics_table, percent
 from energyflow.training.stats import train_metrics
 
 __all__ = [
-    "ChainInit", "image_table", "MIN_SIDE", "new_figure", "percent", "RunError", "save_curves", "save_figure",
+    "ChainInit", "image_table", "metrics_table", "MIN_SIDE", "new_figure", "percent", "RunError", "save_curves", "save_figure",
     "save_histograms", "save_image_columns", "save_image_grid", "save_labelled_rows", "save_panels", "save_picture",
     "Task", "TaskContext", "train_metrics", "TRAIN_METRICS",
 ]
