@@ -59,7 +59,13 @@ from energyflow.samplers import (
     bind_labels,
 )
 from energyflow.tasks import Task, TaskContext, train_metrics
-from energyflow.training import ContrastiveDivergence, StepStats, TrainSpec
+from energyflow.training import (
+    ContrastiveDivergence,
+    Objective,
+    StepStats,
+    Trainer,
+    TrainSpec,
+)
 from energyflow.version import __version__
 
 __all__ = [
@@ -81,6 +87,7 @@ __all__ = [
     "Langevin",
     "MLPEnergy",
     "Masked",
+    "Objective",
     "Or",
     "PluginError",
     "RecipeError",
@@ -100,6 +107,7 @@ __all__ = [
     "TaskContext",
     "TensorData",
     "TrainSpec",
+    "Trainer",
     "UnaryNode",
     "UnknownComponentError",
     "__version__",

@@ -31,7 +31,7 @@ BUGS = [
      '        self.loop.load_trainer(state, Path(path))',
      '        state["trainer"]["energy"] = self.trainer.energy.state_dict()\n        self.loop.load_trainer(state, Path(path))',
      "tests/test_wrong_answers.py tests/test_cli.py"),
-    ("EMA applied from the wrong side", "energyflow/training/contrastive_divergence.py",
+    ("EMA applied from the wrong side", "energyflow/training/trainer.py",
      "avg.lerp_(live[name], 1.0 - self.ema_decay)", "avg.lerp_(live[name], self.ema_decay)",
      "tests/training"),
     ("class contrast on +E(x, y) instead of -E(x, y)", "plugins/vision/energyflow_vision/regularizers/class_contrast.py",

@@ -50,6 +50,14 @@ def register_regularizers(register: Register) -> None:
 
 
 @hookimpl
+def register_objectives(register: Register) -> None:
+    from energyflow.training.objectives import ContrastiveSpec
+
+    register("cd", ContrastiveSpec, aliases=("contrastive_divergence",),
+             description="contrastive divergence with Langevin negatives from a replay buffer (IGEBM)")
+
+
+@hookimpl
 def register_datasets(register: Register) -> None:
     from energyflow.data.toy2d import Toy2DSpec
 

@@ -130,7 +130,7 @@ def test_golden_missing_file(tmp_path, monkeypatch):
 def test_golden_unknown_table_and_missing_table_and_bad_toml(tmp_path, monkeypatch):
     assert _error(tmp_path, monkeypatch, text=BASE.format(sampler="") + "[smapler]\n") == (
         "bad.toml: unknown table [smapler]; did you mean 'sampler'? "
-        "(known: run, data, energy, energies, concepts, classifier, sampler, buffer, regularizers, train, task)"
+        "(known: run, data, energy, energies, concepts, classifier, sampler, buffer, objective, regularizers, train, task)"
     )
     assert _error(tmp_path, monkeypatch, text=BASE.format(sampler="").replace("[energy]\nkind = \"mlp\"\n", "")) == (
         "bad.toml: missing table [energy]; add one with kind = one of: mlp"
@@ -143,7 +143,12 @@ def test_golden_unknown_table_and_missing_table_and_bad_toml(tmp_path, monkeypat
 def test_task_requirements_and_plugins_are_checked(tmp_path, monkeypatch):
     without_buffer = BASE.format(sampler="").replace('[buffer]\nkind = "replay"\n', "")
     assert _error(tmp_path, monkeypatch, text=without_buffer) == (
-        "bad.toml: missing table [buffer]; task 'generate' needs it"
+        "bad.toml: missing table [buffer]; objective 'cd' trains with it (add one, or pick an [objective] that "
+        "needs none)"
+    )
+    without_sampler = BASE.format(sampler="").replace('[sampler]\nkind = "langevin"\n', "")
+    assert _error(tmp_path, monkeypatch, text=without_sampler + '[objective]\nkind = "cd"\n').startswith(
+        "bad.toml: missing table [sampler]; "
     )
     needs = '[run]\nplugins = ["nonexistent"]\n' + BASE.format(sampler="")
     assert _error(tmp_path, monkeypatch, text=needs).startswith(

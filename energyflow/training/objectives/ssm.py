@@ -1,0 +1,55 @@
+"""``kind = "ssm"``: sliced score matching (Song et al. 2019), by default in its variance-reduced form."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from attrs import field, frozen
+from attrs import validators as v
+
+from energyflow.core.energy import Energy, energy_and_grad
+from energyflow.training.objectives.base import Objective, ObjectiveStep, data_batch
+
+
+def sliced_score_matching(grad: torch.Tensor, x: torch.Tensor, directions: torch.Tensor, *,
+                          variance_reduced: bool = True) -> torch.Tensor:
+    """Per-sample ``mean_v [v^T (ds/dx) v + 1/2 (v^T s)^2]`` with ``s = -dE/dx = -grad`` (attached to ``x``).
+
+    ``directions`` holds the slices, ``(slices, *x.shape)`` with ``E[v v^T] = I``. The
+    variance-reduced form replaces ``(v^T s)^2`` by its expectation over ``v``, ``|s|^2``.
+    """
+    total = x.new_zeros(x.shape[0])
+    for v_ in directions:
+        sv = -(grad * v_).flatten(1).sum(1)  # v^T s
+        (jv,) = torch.autograd.grad(sv.sum(), x, create_graph=True)  # (ds/dx)^T v
+        square = grad.flatten(1).pow(2).sum(1) if variance_reduced else sv.pow(2)
+        total = total + (jv * v_).flatten(1).sum(1) + 0.5 * square
+    return total / directions.shape[0]
+
+
+@frozen(kw_only=True)
+class SlicedScoreMatching(Objective):
+    """Sliced score matching: score matching with the Hessian trace estimated along random directions.
+
+    Needs no noise scale, no sampler and no buffer; each slice costs one more backward pass.
+    """
+
+    slices: int = field(default=1, validator=[v.instance_of(int), v.ge(1)],
+                        metadata={"help": "random directions per sample"})
+    directions: Literal["gaussian", "rademacher"] = field(default="rademacher",
+                                                         validator=v.in_(("gaussian", "rademacher")),
+                                                         metadata={"help": "distribution of the directions"})
+    variance_reduced: bool = field(default=True, validator=v.instance_of(bool),
+                                   metadata={"help": "use |s|^2 in place of (v^T s)^2 (SSM-VR)"})
+
+    def loss(self, energy: Energy, x: torch.Tensor, labels: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> ObjectiveStep:
+        x = x.detach().requires_grad_(True)
+        e_pos, grad = energy_and_grad(energy, x, create_graph=True)
+        v_ = torch.randn((self.slices, *x.shape), generator=generator).to(x)
+        if self.directions == "rademacher":
+            v_ = v_.sign()
+        loss = sliced_score_matching(grad, x, v_, variance_reduced=self.variance_reduced).mean()
+        return ObjectiveStep(loss=loss, batch=data_batch(energy, x, e_pos, generator),
+                             stats={"e_pos": float(e_pos.detach().mean())})
