@@ -45,6 +45,22 @@ BUGS = [
     ("CIFAR labels outside 0..9 accepted", "plugins/vision/energyflow_vision/data/cifar.py",
      "if labels.size and (labels.min() < 0 or labels.max() >= num_classes):", "if False:",
      "plugins/vision/tests/test_vision_datasets.py"),
+    ("DSM without the sigma^2 weight", "energyflow/training/objectives/dsm.py",
+     "return 0.5 * (eps - sigma * grad).flatten(1).pow(2).sum(1).mean()",
+     "return 0.5 * (eps / sigma - grad).flatten(1).pow(2).sum(1).mean()",
+     "tests/training/objectives"),
+    ("DSM score of the wrong sign", "energyflow/training/objectives/dsm.py",
+     "(eps - sigma * grad)", "(eps + sigma * grad)", "tests/training/objectives"),
+    ("SSM without the variance reduction", "energyflow/training/objectives/ssm.py",
+     "square = grad.flatten(1).pow(2).sum(1) if variance_reduced else sv.pow(2)", "square = sv.pow(2)",
+     "tests/training/objectives"),
+    ("SSM Hessian term of the wrong sign", "energyflow/training/objectives/ssm.py",
+     "sv = -(grad * v_).flatten(1).sum(1)", "sv = (grad * v_).flatten(1).sum(1)", "tests/training/objectives"),
+    ("NCE noise term without the noise ratio", "energyflow/training/objectives/nce.py",
+     "+ ratio * F.softplus(log_ratio_noise - log_nu).mean()", "+ F.softplus(log_ratio_noise - log_nu).mean()",
+     "tests/training/objectives"),
+    ("NCE data term of the wrong sign", "energyflow/training/objectives/nce.py",
+     "F.softplus(log_nu - log_ratio_data)", "F.softplus(log_ratio_data - log_nu)", "tests/training/objectives"),
 ]
 results = []
 only = sys.argv[1:]  # names (or parts of names) to run; all by default

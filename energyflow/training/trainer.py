@@ -96,8 +96,9 @@ class Trainer:
         statistics (`energyflow.training.StepStats`)."""
         out = self.objective.loss(self.bind(self.energy, labels), x_pos, labels, generator)
         loss = out.loss
+        batch = out.batch() if self.regularizers and callable(out.batch) else out.batch
         for reg in self.regularizers:
-            term = reg.loss(out.batch)
+            term = reg.loss(batch)
             if term is not None:
                 loss = loss + term
 

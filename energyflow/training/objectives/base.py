@@ -7,7 +7,7 @@ every objective.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -23,13 +23,14 @@ class ObjectiveStep:
 
     Attributes:
         loss: the scalar to minimise (the regularizers' terms are added to it).
-        batch: what the regularizers see (``x_neg`` and ``e_neg`` are ``None`` without negatives).
+        batch: what the regularizers see (``x_neg`` and ``e_neg`` are ``None`` without negatives), or a
+            function making it, called only when there are regularizers (saves a forward pass).
         stats: the objective's numbers, listed after ``loss`` (``e_pos``, and ``e_neg`` where there are samples).
         sampler_stats: the sampler's statistics, listed last (sampling objectives only).
     """
 
     loss: torch.Tensor
-    batch: CDBatch
+    batch: CDBatch | Callable[[], CDBatch]
     stats: dict[str, float] = field(factory=dict)
     sampler_stats: dict[str, float] = field(factory=dict)
 

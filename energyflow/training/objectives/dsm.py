@@ -57,6 +57,4 @@ class DenoisingScoreMatching(Objective):
     def loss(self, energy: Energy, x: torch.Tensor, labels: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> ObjectiveStep:
         loss = denoising_score_matching(energy, x, noise_levels(self.sigma, self.sigma_max, self.levels), generator)
-        e_pos = energy(x)
-        return ObjectiveStep(loss=loss, batch=data_batch(energy, x, e_pos, generator),
-                             stats={"e_pos": float(e_pos.detach().mean())})
+        return ObjectiveStep(loss=loss, batch=lambda: data_batch(energy, x, energy(x), generator))

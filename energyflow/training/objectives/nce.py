@@ -30,7 +30,7 @@ class GaussianNoise(nn.Module):
         flat = data.flatten(1).double()
         cov = torch.atleast_2d(torch.cov(flat.T)) * scale**2
         cov = cov + 1e-6 * cov.diagonal().mean() * torch.eye(cov.shape[0], dtype=cov.dtype)
-        return cls(flat.mean(0).float(), cov.float(), data.shape[1:])
+        return cls(flat.mean(0).to(data.dtype), cov.to(data.dtype), data.shape[1:])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         z = torch.randn((n, self.mean.numel()), generator=generator).to(self.mean)

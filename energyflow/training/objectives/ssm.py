@@ -32,7 +32,8 @@ def sliced_score_matching(grad: torch.Tensor, x: torch.Tensor, directions: torch
 class SlicedScoreMatching(Objective):
     """Sliced score matching: score matching with the Hessian trace estimated along random directions.
 
-    Needs no noise scale, no sampler and no buffer; each slice costs one more backward pass.
+    Needs no sampler and no buffer; each slice costs one more backward pass. With ``sigma`` it
+    matches the score of the data blurred by that noise.
     """
 
     slices: int = field(default=1, validator=[v.instance_of(int), v.ge(1)],
@@ -42,9 +43,14 @@ class SlicedScoreMatching(Objective):
                                                          metadata={"help": "distribution of the directions"})
     variance_reduced: bool = field(default=True, validator=v.instance_of(bool),
                                    metadata={"help": "use |s|^2 in place of (v^T s)^2 (SSM-VR)"})
+    sigma: float = field(default=0.0, converter=float, validator=v.ge(0.0),
+                         metadata={"help": "std of Gaussian noise added to the data first (smooths a density with "
+                                           "edges, as DSM's does); 0 for plain SSM"})
 
     def loss(self, energy: Energy, x: torch.Tensor, labels: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> ObjectiveStep:
+        if self.sigma > 0:
+            x = x + self.sigma * torch.randn(x.shape, generator=generator).to(x)
         x = x.detach().requires_grad_(True)
         e_pos, grad = energy_and_grad(energy, x, create_graph=True)
         v_ = torch.randn((self.slices, *x.shape), generator=generator).to(x)
