@@ -7,7 +7,8 @@
 ``MLPEnergy`` (2 -> 128 -> 128 -> 1, SiLU) and the same batch of 128 8gaussians points, one torch
 thread: ours through `energyflow.Trainer.step`, the peers' loss classes with the same network and
 optimizer. Each timing is the median of ``--repeats`` blocks of ``--steps`` steps, the
-implementations interleaved. The peers are installed for the benchmark only
+implementations interleaved (each goes first in turn), in wall time and in the thread's CPU time
+(less sensitive to other jobs on the machine); the load average is printed with each row. The peers are installed for the benchmark only
 (``pip install torchebm ebmkit``); a missing one is skipped. ``--nll`` runs each recipe in a fresh
 process and prints the gap of its grid NLL to the true NLL (``nll_gap`` in ``metrics.json``).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -92,18 +94,26 @@ def speed(steps: int, repeats: int) -> list[dict]:
         torch.manual_seed(0)
         net = ef.MLPEnergy(2, hidden=(128, 128))
         steps_by = {"energyflow": ours(kind, net, x), **peers(kind, net, x)}
-        times: dict[str, list[float]] = {name: [] for name in steps_by}
-        for _ in range(repeats):
-            for name, step in steps_by.items():
+        wall: dict[str, list[float]] = {name: [] for name in steps_by}
+        cpu: dict[str, list[float]] = {name: [] for name in steps_by}
+        names = list(steps_by)
+        for r in range(repeats):
+            for name in names[r % len(names):] + names[:r % len(names)]:  # each goes first in turn
+                step = steps_by[name]
                 for _ in range(3):
                     step()  # warm-up
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 for _ in range(steps):
                     step()
-                times[name].append((time.perf_counter() - start) / steps * 1e3)
-        ms = {name: statistics.median(t) for name, t in times.items()}
-        rows.append({"objective": kind, "ms_per_step": ms,
-                     "ours_over_peer": {p: ms["energyflow"] / t for p, t in ms.items() if p != "energyflow"}})
+                wall[name].append((time.perf_counter() - start) / steps * 1e3)
+                cpu[name].append((time.thread_time() - start_cpu) / steps * 1e3)
+        ms = {name: round(statistics.median(t), 3) for name, t in wall.items()}
+        cpu_ms = {name: round(statistics.median(t), 3) for name, t in cpu.items()}
+        rows.append({"objective": kind, "ms_per_step": ms, "cpu_ms_per_step": cpu_ms,
+                     "ours_over_peer": {p: round(ms["energyflow"] / t, 3) for p, t in ms.items() if p != "energyflow"},
+                     "ours_over_peer_cpu": {p: round(cpu_ms["energyflow"] / t, 3) for p, t in cpu_ms.items()
+                                            if p != "energyflow"},
+                     "load_average": [round(a, 2) for a in os.getloadavg()]})
         print(json.dumps(rows[-1]))
     return rows
 

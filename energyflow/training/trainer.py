@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,21 @@ from energyflow.training.ranks import (
     in_world,
 )
 from energyflow.training.stats import StepStats, step_stats, with_gap
+
+
+def gradient_norm(params: Sequence[torch.nn.Parameter]) -> torch.Tensor:
+    """The global 2-norm of the parameters' gradients, the number `torch.nn.utils.clip_grad_norm_` returns.
+
+    One fused per-tensor norm and a norm over those when all gradients share a device and dtype (the
+    common case, a few times cheaper than the general path); `torch.nn.utils.get_total_norm` otherwise.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    first = grads[0]
+    if any(g.device != first.device or g.dtype != first.dtype for g in grads):
+        return torch.nn.utils.get_total_norm(grads)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 class Trainer:
@@ -94,6 +108,7 @@ class Trainer:
         """One update from a batch of data; returns the loss, the objective's numbers (mean E+, and
         for contrastive divergence mean E- and their gap), the gradient norm and the sampler's
         statistics (`energyflow.training.StepStats`)."""
+        self.optimizer.zero_grad(set_to_none=True)  # first: last step's gradients go before this graph is built
         out = self.objective.loss(self.bind(self.energy, labels), x_pos, labels, generator)
         loss = out.loss
         batch = out.batch() if self.regularizers and callable(out.batch) else out.batch
@@ -102,19 +117,22 @@ class Trainer:
             if term is not None:
                 loss = loss + term
 
-        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if in_world() > 1:
+        world = in_world()
+        if world > 1:
             average_gradients(self.params)
-        max_norm = self.grad_clip if self.grad_clip is not None else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        if self.grad_clip is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        else:  # the norm is still logged; clip_grad_norm_ would scale every gradient by 1 for it
+            grad_norm = gradient_norm(self.params)
         self.optimizer.step()
-        self._update_ema()
+        if self.ema is not None:
+            self._update_ema()
         self.objective.finish(out, labels, generator)
         self.step_count += 1
         self.last_stats = step_stats(loss=float(loss.detach()), stats=out.stats, grad_norm=float(grad_norm),
                                      sampler=out.sampler_stats)
-        if in_world() > 1:  # the same numbers on every rank, for the divergence check and the log
+        if world > 1:  # the same numbers on every rank, for the divergence check and the log
             self.last_stats = average_stats(self.last_stats)
         return self.last_stats
 

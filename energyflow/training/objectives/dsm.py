@@ -19,16 +19,22 @@ def noise_levels(sigma: float, sigma_max: float | None, levels: int) -> torch.Te
     return torch.logspace(math.log10(sigma_max), math.log10(sigma), levels)
 
 
-def denoising_score_matching(energy: Energy, x: torch.Tensor, sigmas: torch.Tensor,
+def denoising_score_matching(energy: Energy, x: torch.Tensor, sigmas: torch.Tensor | float,
                              generator: torch.Generator | None = None) -> torch.Tensor:
     """``mean sigma^2/2 |s(x~) + eps/sigma|^2 = mean 1/2 |sigma s(x~) + eps|^2`` with ``x~ = x + sigma eps``.
 
     ``s = -dE/dx``; each sample draws its level uniformly from ``sigmas``, and the ``sigma^2`` weight
     gives every level the same scale (the NCSN weighting; for one level it is a constant factor).
+    A single level may be given as a float (no level is drawn then).
     """
     n = x.shape[0]
-    pick = torch.randint(len(sigmas), (n,), generator=generator).to(x.device)
-    sigma = sigmas.to(x)[pick].view(n, *[1] * (x.dim() - 1))
+    if isinstance(sigmas, torch.Tensor) and len(sigmas) == 1:
+        sigmas = float(sigmas[0])
+    if isinstance(sigmas, torch.Tensor):
+        pick = torch.randint(len(sigmas), (n,), generator=generator).to(x.device)
+        sigma = sigmas.to(x)[pick].view(n, *[1] * (x.dim() - 1))
+    else:
+        sigma = sigmas
     eps = torch.randn(x.shape, generator=generator).to(x)
     _, grad = energy_and_grad(energy, x + sigma * eps, create_graph=True)
     return 0.5 * (eps - sigma * grad).flatten(1).pow(2).sum(1).mean()
@@ -56,5 +62,6 @@ class DenoisingScoreMatching(Objective):
 
     def loss(self, energy: Energy, x: torch.Tensor, labels: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> ObjectiveStep:
-        loss = denoising_score_matching(energy, x, noise_levels(self.sigma, self.sigma_max, self.levels), generator)
+        sigmas = self.sigma if self.levels == 1 else noise_levels(self.sigma, self.sigma_max, self.levels)
+        loss = denoising_score_matching(energy, x, sigmas, generator)
         return ObjectiveStep(loss=loss, batch=lambda: data_batch(energy, x, energy(x), generator))

@@ -19,13 +19,14 @@ def sliced_score_matching(grad: torch.Tensor, x: torch.Tensor, directions: torch
     ``directions`` holds the slices, ``(slices, *x.shape)`` with ``E[v v^T] = I``. The
     variance-reduced form replaces ``(v^T s)^2`` by its expectation over ``v``, ``|s|^2``.
     """
-    total = x.new_zeros(x.shape[0])
+    total = None  # no zeros to add to, and no division for one slice: fewer nodes in the graph
     for v_ in directions:
         sv = -(grad * v_).flatten(1).sum(1)  # v^T s
         (jv,) = torch.autograd.grad(sv.sum(), x, create_graph=True)  # (ds/dx)^T v
         square = grad.flatten(1).pow(2).sum(1) if variance_reduced else sv.pow(2)
-        total = total + (jv * v_).flatten(1).sum(1) + 0.5 * square
-    return total / directions.shape[0]
+        term = (jv * v_).flatten(1).sum(1) + 0.5 * square
+        total = term if total is None else total + term
+    return total if directions.shape[0] == 1 else total / directions.shape[0]
 
 
 @frozen(kw_only=True)
