@@ -81,3 +81,15 @@ class Objective:
 def data_batch(energy: Energy, x: torch.Tensor, e_pos: torch.Tensor, generator: torch.Generator | None) -> CDBatch:
     """The regularizers' batch of an objective without negatives: the data and its energies only."""
     return CDBatch(energy=energy, x_pos=x, e_pos=e_pos, generator=generator)
+
+
+def repeat_for_noise(x: torch.Tensor, draws: int, labels: torch.Tensor | None) -> torch.Tensor:
+    """``x`` stacked ``draws`` times, so each data point gets that many independent noise draws (their
+    losses averaged: a lower-variance estimate of the same objective); labelled batches are not repeated."""
+    if draws == 1:
+        return x
+    if labels is not None:
+        raise ValueError(f"noise_draws = {draws} is not supported with labelled data (the energy's labels are "
+                         "bound to the batch); use noise_draws = 1")
+    return x.repeat(draws, *[1] * (x.dim() - 1))
+

@@ -9,7 +9,12 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow.core.energy import Energy, energy_and_grad
-from energyflow.training.objectives.base import Objective, ObjectiveStep, data_batch
+from energyflow.training.objectives.base import (
+    Objective,
+    ObjectiveStep,
+    data_batch,
+    repeat_for_noise,
+)
 
 
 def noise_levels(sigma: float, sigma_max: float | None, levels: int) -> torch.Tensor:
@@ -55,6 +60,9 @@ class DenoisingScoreMatching(Objective):
                                     metadata={"help": "largest noise scale of several levels; none for one level"})
     levels: int = field(default=1, validator=[v.instance_of(int), v.ge(1)],
                         metadata={"help": "noise levels, geometric from sigma_max down to sigma"})
+    noise_draws: int = field(default=1, validator=[v.instance_of(int), v.ge(1)],
+                             metadata={"help": "noise draws per data point, their losses averaged (lower variance, "
+                                               "that many times the work)"})
 
     def __attrs_post_init__(self) -> None:
         if self.levels > 1 and (self.sigma_max is None or self.sigma_max <= self.sigma):
@@ -63,5 +71,5 @@ class DenoisingScoreMatching(Objective):
     def loss(self, energy: Energy, x: torch.Tensor, labels: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> ObjectiveStep:
         sigmas = self.sigma if self.levels == 1 else noise_levels(self.sigma, self.sigma_max, self.levels)
-        loss = denoising_score_matching(energy, x, sigmas, generator)
+        loss = denoising_score_matching(energy, repeat_for_noise(x, self.noise_draws, labels), sigmas, generator)
         return ObjectiveStep(loss=loss, batch=lambda: data_batch(energy, x, energy(x), generator))

@@ -9,7 +9,12 @@ from attrs import field, frozen
 from attrs import validators as v
 
 from energyflow.core.energy import Energy, energy_and_grad
-from energyflow.training.objectives.base import Objective, ObjectiveStep, data_batch
+from energyflow.training.objectives.base import (
+    Objective,
+    ObjectiveStep,
+    data_batch,
+    repeat_for_noise,
+)
 
 
 def sliced_score_matching(grad: torch.Tensor, x: torch.Tensor, directions: torch.Tensor, *,
@@ -47,10 +52,18 @@ class SlicedScoreMatching(Objective):
     sigma: float = field(default=0.0, converter=float, validator=v.ge(0.0),
                          metadata={"help": "std of Gaussian noise added to the data first (smooths a density with "
                                            "edges, as DSM's does); 0 for plain SSM"})
+    noise_draws: int = field(default=1, validator=[v.instance_of(int), v.ge(1)],
+                             metadata={"help": "noise draws (with sigma) per data point, losses averaged (lower "
+                                               "variance, that many times the work)"})
+
+    def __attrs_post_init__(self) -> None:
+        if self.noise_draws > 1 and self.sigma == 0:
+            raise ValueError(f"noise_draws = {self.noise_draws} needs data noise: set sigma above 0")
 
     def loss(self, energy: Energy, x: torch.Tensor, labels: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> ObjectiveStep:
         if self.sigma > 0:
+            x = repeat_for_noise(x, self.noise_draws, labels)
             x = x + self.sigma * torch.randn(x.shape, generator=generator).to(x)
         x = x.detach().requires_grad_(True)
         e_pos, grad = energy_and_grad(energy, x, create_graph=True)

@@ -35,7 +35,8 @@ def _loss(objective, model, n=150_000, seed=1):
 def test_loss_matches_the_closed_form_at_one_level_and_several():
     p = torch.tensor([[2.0, 0.5], [0.5, 1.5]])
     mu = torch.tensor([0.5, 0.0])
-    for objective in (DenoisingScoreMatching(sigma=0.3), DenoisingScoreMatching(sigma=0.1, sigma_max=1.0, levels=4)):
+    for objective in (DenoisingScoreMatching(sigma=0.3), DenoisingScoreMatching(sigma=0.1, sigma_max=1.0, levels=4),
+                      DenoisingScoreMatching(sigma=0.3, noise_draws=3)):
         sigmas = noise_levels(objective.sigma, objective.sigma_max, objective.levels)
         expected = closed_form(mu, p, sigmas)
         assert abs(float(_loss(objective, GaussianModel(mu, p)).detach()) - expected) < 0.01 * expected, objective
@@ -61,3 +62,15 @@ def test_one_level_learns_the_blurred_data():
     assert g_p.abs().max() < 0.01
     _, g_p = gradients(_loss(objective, model := GaussianModel(MEAN, torch.linalg.inv(COV))), model)
     assert g_p.trace() > 0.02  # the unblurred precision is too large for DSM's target
+
+
+def test_noise_draws_average_independent_draws_and_refuse_labels():
+    import pytest
+
+    model = GaussianModel(MEAN, torch.eye(2))
+    one, three = DenoisingScoreMatching(sigma=0.3), DenoisingScoreMatching(sigma=0.3, noise_draws=3)
+    losses = [float(_loss(o, model, n=64, seed=s).detach()) for o in (one, three) for s in range(40)]
+    spread_one, spread_three = torch.tensor(losses[:40]).std(), torch.tensor(losses[40:]).std()
+    assert spread_three < 0.75 * spread_one  # about 1/sqrt(3) of it
+    with pytest.raises(ValueError, match="labelled"):
+        three.loss(model, draw(8), torch.zeros(8, dtype=torch.long))

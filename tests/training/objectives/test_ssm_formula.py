@@ -47,3 +47,11 @@ def test_gradient_vanishes_at_the_truth_and_points_to_it_elsewhere():
     assert shift @ g_mu > 0.05 and g_p.trace() > 0.05
     _, g_p = gradients(_loss(SlicedScoreMatching(), model := GaussianModel(MEAN, 0.7 * truth)), model)
     assert g_p.trace() < -0.05
+
+
+def test_noise_draws_need_data_noise():
+    import pytest
+
+    with pytest.raises(ValueError, match="sigma"):
+        SlicedScoreMatching(noise_draws=2)
+    assert SlicedScoreMatching(sigma=0.1, noise_draws=2).noise_draws == 2
