@@ -13,6 +13,7 @@ from energyflow.training.objectives.dsm import (
     noise_levels,
 )
 from energyflow.training.objectives.nce import (
+    GaussianMixtureNoise,
     GaussianNoise,
     NoiseContrast,
     NoiseContrastiveEstimation,
@@ -24,7 +25,7 @@ from energyflow.training.objectives.ssm import (
 )
 
 __all__ = [
-    "Contrastive", "ContrastiveSpec", "DenoisingScoreMatching", "GaussianNoise", "NoiseContrast",
+    "Contrastive", "ContrastiveSpec", "DenoisingScoreMatching", "GaussianMixtureNoise", "GaussianNoise", "NoiseContrast",
     "NoiseContrastiveEstimation", "Objective", "ObjectiveStep", "SlicedScoreMatching", "data_batch",
     "denoising_score_matching", "nce_loss", "noise_levels", "sliced_score_matching",
 ]

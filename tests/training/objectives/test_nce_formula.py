@@ -6,7 +6,11 @@ import torch
 import torch.nn.functional as F
 from gaussian_model import COV, MEAN, GaussianModel, draw, gradients
 
-from energyflow.training.objectives import GaussianNoise, NoiseContrast
+from energyflow.training.objectives import (
+    GaussianMixtureNoise,
+    GaussianNoise,
+    NoiseContrast,
+)
 
 TRUE_LOG_Z = 0.5 * math.log(torch.linalg.det(2 * math.pi * COV).item())
 
@@ -60,3 +64,23 @@ def test_gradient_vanishes_at_the_truth_and_points_to_it_elsewhere():
     assert grads(MEAN, truth, TRUE_LOG_Z - 0.3)[2] < -0.05
     shift = torch.tensor([0.3, -0.2])
     assert shift @ grads(MEAN + shift, truth, TRUE_LOG_Z)[0] > 0.01
+
+
+def test_mixture_noise_finds_separate_clusters_and_is_a_density():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[-4.0, 0.0], [4.0, 0.0], [0.0, 5.0]], dtype=torch.float64)
+    data = torch.cat([c + 0.5 * torch.randn(3000, 2, generator=g, dtype=torch.float64) for c in centres])
+    noise = GaussianMixtureNoise.fit(data, 3, scale=2.0)
+    order = noise.means[:, 0] * 10 + noise.means[:, 1]
+    torch.testing.assert_close(noise.means[order.argsort()], centres[(centres[:, 0] * 10 + centres[:, 1]).argsort()],
+                               atol=0.05, rtol=0)
+    torch.testing.assert_close(noise.log_weights.exp(), torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.01, rtol=0)
+    covs = noise.scale_trils @ noise.scale_trils.transpose(1, 2)
+    torch.testing.assert_close(covs, torch.eye(2, dtype=torch.float64).expand(3, 2, 2), atol=0.1, rtol=0)  # (2*0.5)^2
+    grid = torch.linspace(-12, 12, 481, dtype=torch.float64)
+    points = torch.cartesian_prod(grid, grid)
+    assert abs(float(noise.log_prob(points).exp().sum()) * (24 / 480) ** 2 - 1) < 1e-3
+    samples = noise.sample(30_000, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(samples.mean(0), centres.mean(0), atol=0.1, rtol=0)
+    one = GaussianMixtureNoise.fit(data, 1)
+    torch.testing.assert_close(one.log_prob(data[:50]), GaussianNoise.fit(data).log_prob(data[:50]))
