@@ -24,13 +24,15 @@ def test_a_recipe_without_an_objective_trains_by_contrastive_divergence(tiny_rec
     assert recipe.objective.kind == "cd" and recipe.to_dict()["objective"] == {"kind": "cd"}
 
 
-@pytest.mark.parametrize("kind", ["dsm", "ssm", "nce"])
-def test_objectives_without_samples_train_resume_and_skip_the_buffer(kind, tiny_recipe, tmp_path):
-    full = _run(tiny_recipe, tmp_path / "full", f"objective={{kind = {kind!r}}}").execute()
+@pytest.mark.parametrize("table", ['kind = "dsm"', 'kind = "ssm"', 'kind = "nce"',
+                                   'kind = "dsm", noise_draws = 2', 'kind = "nce", components = 3, ratio = 2'])
+def test_objectives_without_samples_train_resume_and_skip_the_buffer(table, tiny_recipe, tmp_path):
+    objective = f"objective={{{table}}}"
+    full = _run(tiny_recipe, tmp_path / "full", objective).execute()
     assert "gap" not in full and "energy_replay" not in full and full["nll_gap"] == full["nll_gap"]
     out = tmp_path / "halves"
-    _run(tiny_recipe, out, f"objective={{kind = {kind!r}}}", "train.iterations=10").execute()
-    resumed = _run(tiny_recipe, out, f"objective={{kind = {kind!r}}}", resume=True).execute()
+    _run(tiny_recipe, out, objective, "train.iterations=10").execute()
+    resumed = _run(tiny_recipe, out, objective, resume=True).execute()
     assert resumed == full  # the objective's own state (nce's log_z and noise) is checkpointed too
 
 
