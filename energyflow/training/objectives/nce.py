@@ -125,7 +125,10 @@ class NoiseContrast(nn.Module, Objective):
              generator: torch.Generator | None = None) -> ObjectiveStep:
         y = self.noise.sample(x.shape[0] * self.ratio, generator)
         e_pos = energy(x)
-        e_noise = torch.cat([energy(chunk) for chunk in y.split(x.shape[0])])  # each chunk takes the batch's labels
+        if labels is None:  # one pass over all the noise
+            e_noise = energy(y)
+        else:  # a chunk per batch: each chunk takes the batch's labels
+            e_noise = torch.cat([energy(chunk) for chunk in y.split(x.shape[0])])
         g_data = -e_pos - self.log_z - self.noise.log_prob(x)
         g_noise = -e_noise - self.log_z - self.noise.log_prob(y)
         loss = nce_loss(g_data, g_noise, self.ratio)
