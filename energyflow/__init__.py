@@ -60,7 +60,13 @@ from energyflow.samplers import (
     bind_labels,
 )
 from energyflow.tasks import Task, TaskContext, train_metrics
-from energyflow.training import ContrastiveDivergence, StepStats, TrainSpec
+from energyflow.training import (
+    ContrastiveDivergence,
+    Objective,
+    StepStats,
+    Trainer,
+    TrainSpec,
+)
 from energyflow.version import __version__
 
 __all__ = [
@@ -83,6 +89,7 @@ __all__ = [
     "MLPEnergy",
     "Masked",
     "Named",
+    "Objective",
     "Or",
     "PluginError",
     "RecipeError",
@@ -102,6 +109,7 @@ __all__ = [
     "TaskContext",
     "TensorData",
     "TrainSpec",
+    "Trainer",
     "UnaryNode",
     "UnknownComponentError",
     "__version__",

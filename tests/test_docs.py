@@ -68,6 +68,12 @@ def test_example_plugin_implements_every_hook_and_runs(example_plugin, tmp_path)
         check_energy(run.energy, run.data.test[:8])
         metrics = run.execute()
         assert set(metrics) == {"e_test", "e_noise"}
+        assert "exact_sm" in names["objective"]
+        by_objective = parse_recipe(example_recipe, source="example.toml", overrides=[
+            "data.n_train=256", "data.n_test=64", "train.iterations=6", "train.batch_size=16", "run.threads=1",
+            'objective={kind = "exact_sm"}'])
+        stats = Run(by_objective, out_dir=tmp_path / "runs" / "by_objective", quiet=True).train().last_stats
+        assert set(stats) == {"loss", "e_pos", "grad_norm"}
         ledger = [json.loads(line) for line in (tmp_path / "runs" / "ledger.jsonl").read_text().splitlines()]
         assert ledger[0]["e_test"] == metrics["e_test"]
         best = CliRunner().invoke(make_app(), ["best", str(tmp_path / "runs"), "--metric", "e_test"])

@@ -1,7 +1,7 @@
 """Recipes: a TOML file (plus ``--set`` overrides) turned into a validated plan.
 
-Each component table (``[data]``, ``[energy]``, ``[sampler]``, ``[buffer]``, ``[[regularizers]]``,
-``[task]``) names a registered factory with ``kind``; its other keys are the factory's keyword
+Each component table (``[data]``, ``[energy]``, ``[sampler]``, ``[buffer]``, ``[objective]``,
+``[[regularizers]]``, ``[task]``) names a registered factory with ``kind``; its other keys are the factory's keyword
 arguments, checked against the attrs spec: unknown keys, wrong types and out-of-range values are
 errors naming the file, the key path, the bad value and close matches. ``[run]`` and ``[train]``
 have fixed specs (`RunSpec`, `energyflow.training.TrainSpec`). Nothing is built here; the
@@ -20,6 +20,7 @@ import attrs
 from energyflow.errors import RecipeError, suggest
 from energyflow.recipe.model import (
     COMPONENT_TABLES,
+    DEFAULT_OBJECTIVE,
     REQUIRED_TABLES,
     TABLES,
     Recipe,
@@ -163,6 +164,8 @@ def _validate(table: dict[str, Any], where: _Where, overrides: tuple[str, ...], 
         component(f"regularizers[{i}]", t, "regularizer", where, pm)
         for i, t in enumerate(table.get("regularizers", []))
     )
+    parts["objective"] = component("objective", table.get("objective", DEFAULT_OBJECTIVE), "objective", where, pm)
+    _check_objective(parts, table, where)
     parts["train"], _ = build_spec(TrainSpec, table.get("train", {}), what="[train]", path="train", where=where)
     parts.setdefault("energy", None)
     if "energies" in table or "concepts" in table or "classifier" in table:
@@ -176,6 +179,21 @@ def _validate(table: dict[str, Any], where: _Where, overrides: tuple[str, ...], 
     if check is not None:  # a task that reads other tables (the compose task's expressions name concepts)
         check(recipe, where)
     return recipe
+
+
+def _check_objective(parts: dict[str, Any], table: dict[str, Any], where: _Where) -> None:
+    """The tables the objective trains with are there, and no regularizer needs samples it does not draw."""
+    objective = parts["objective"]
+    for need in getattr(objective.spec, "requires", ()):
+        if need not in table:
+            raise RecipeError(f"{where.source}: missing table [{need}]; objective {objective.kind!r} trains with it "
+                              "(add one, or pick an [objective] that needs none)")
+    if getattr(objective.spec, "negatives", False):
+        return
+    for reg in parts["regularizers"]:
+        if getattr(reg.spec, "needs_negatives", False):
+            raise RecipeError(f"{where(reg.table)}: [{reg.table}] ({reg.kind}) needs model samples, and objective "
+                              f"{objective.kind!r} draws none; remove the regularizer or use objective 'cd'")
 
 
 def _check_plugins(run: RunSpec, where: _Where, pm: Any) -> None:

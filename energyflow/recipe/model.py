@@ -14,10 +14,13 @@ from energyflow.recipe.tomlio import toml_document, toml_options
 from energyflow.registry.records import Registration
 
 #: component table -> registry kind
-COMPONENT_TABLES = {"data": "dataset", "energy": "energy", "sampler": "sampler", "buffer": "buffer", "task": "task"}
+COMPONENT_TABLES = {"data": "dataset", "energy": "energy", "sampler": "sampler", "buffer": "buffer",
+                    "objective": "objective", "task": "task"}
 #: every top-level table, in the order a resolved recipe is written
-TABLES = ("run", "data", "energy", "energies", "concepts", "classifier", "sampler", "buffer", "regularizers", "train",
-          "task")
+TABLES = ("run", "data", "energy", "energies", "concepts", "classifier", "sampler", "buffer", "objective", "regularizers",
+          "train", "task")
+#: the ``[objective]`` table of a recipe that has none
+DEFAULT_OBJECTIVE = {"kind": "cd"}
 REQUIRED_TABLES = ("data", "energy", "task")
 
 
@@ -85,7 +88,8 @@ class Recipe:
     """A validated recipe: specs for every table, nothing built yet.
 
     ``energy`` is ``None`` only in a recipe of named energies (``[energies.NAME]``) that each name
-    their own network.
+    their own network. ``objective`` is `DEFAULT_OBJECTIVE` (contrastive divergence) where the
+    recipe has no ``[objective]`` table.
     """
 
     source: str
@@ -98,6 +102,7 @@ class Recipe:
     classifier: Classifier | None = None
     sampler: Component | None = None
     buffer: Component | None = None
+    objective: Component | None = None
     regularizers: tuple[Component, ...] = ()
     train: Any = None
     overrides: tuple[str, ...] = ()
@@ -108,7 +113,7 @@ class Recipe:
 
     def components(self) -> Iterator[Component]:
         """Every component in recipe order."""
-        for table in ("data", "energy", "sampler", "buffer"):
+        for table in ("data", "energy", "sampler", "buffer", "objective"):
             if getattr(self, table) is not None:
                 yield getattr(self, table)
         yield from self.regularizers

@@ -1,6 +1,6 @@
 """The plugin machinery: the pluggy manager, the hook specifications, the component registries.
 
-Every component kind (energy, sampler, buffer, regularizer, dataset, task) has a registry filled
+Every component kind (energy, sampler, buffer, regularizer, objective, dataset, task) has a registry filled
 by its ``register_<kind>s(register)`` hook, called through pluggy once per manager state. The
 core's own components are a plugin too (`DEFAULT_PLUGINS`: the built-in components and the
 TensorBoard logger); installed plugins come from the ``energyflow`` entry-point group, loaded

@@ -30,6 +30,8 @@ class BuildContext:
         compile: the run's ``compile`` option (``True``, ``False`` or ``"auto"``), for samplers.
         iterations: training iterations the run plans (samplers size the "auto" compile decision by it).
         log: the run's log (one message per call); ``None`` outside a run.
+        sampler, buffer: the run's built sampler and replay buffer, for the objective (built after
+            them); ``None`` before that, or without such a table.
     """
 
     device: torch.device = field(factory=lambda: torch.device("cpu"))
@@ -40,6 +42,8 @@ class BuildContext:
     compile: bool | str = "auto"
     iterations: int | None = None
     log: Callable[[str], Any] | None = None
+    sampler: Any = None
+    buffer: Any = None
 
 
 def build(spec: Any, ctx: BuildContext) -> Any:

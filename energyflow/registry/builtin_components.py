@@ -50,6 +50,23 @@ def register_regularizers(register: Register) -> None:
 
 
 @hookimpl
+def register_objectives(register: Register) -> None:
+    from energyflow.training.objectives import (
+        ContrastiveSpec,
+        DenoisingScoreMatching,
+        NoiseContrastiveEstimation,
+        SlicedScoreMatching,
+    )
+
+    register("cd", ContrastiveSpec, aliases=("contrastive_divergence",),
+             description="contrastive divergence with Langevin negatives from a replay buffer (IGEBM)")
+    register("dsm", DenoisingScoreMatching, description="denoising score matching, one noise level or several")
+    register("ssm", SlicedScoreMatching, description="sliced score matching (variance-reduced by default)")
+    register("nce", NoiseContrastiveEstimation,
+             description="noise-contrastive estimation against a Gaussian fitted to the data, learnt log-normaliser")
+
+
+@hookimpl
 def register_datasets(register: Register) -> None:
     from energyflow.data.toy2d import Toy2DSpec
 

@@ -117,6 +117,21 @@ def register_regularizers(register: Register) -> None:
 
 
 @hookspec
+def register_objectives(register: Register) -> None:
+    """Register training objectives, the ``[objective]`` table's kinds (``cd`` when a recipe has none).
+
+    Called once per plugin-manager state. Return value is ignored. The spec's ``build(ctx)``
+    returns an objective (`energyflow.training.Objective` subclasses return themselves; ``ctx.sampler``
+    and ``ctx.buffer`` are the run's, for objectives that sample), which provides
+    ``loss(energy, x, labels, generator) -> ObjectiveStep`` (the loss, the regularizers' batch and
+    the step's numbers) and may provide ``finish``, ``parameters``, ``state_dict`` and
+    ``load_state_dict``; the trainer does the rest. Class attributes ``requires`` (tables
+    training needs, such as ``("sampler", "buffer")``) and ``negatives`` (whether the batch holds
+    model samples) are checked against the recipe when it is loaded.
+    """
+
+
+@hookspec
 def register_datasets(register: Register) -> None:
     """Register datasets, the ``[data]`` table's kinds.
 
@@ -160,8 +175,8 @@ def on_step(run: RunView, step: int, metrics: dict[str, float]) -> None:
     """Called after every training step of a run's training loop (rank 0 only under torchrun).
 
     ``step`` counts completed steps from 1; ``metrics`` holds the trainer's numbers for that
-    step (`energyflow.training.StepStats`: ``loss``, ``e_pos``, ``e_neg``, ``gap``, ``grad_norm`` and
-    the sampler's statistics). Return
+    step (`energyflow.training.StepStats`: ``loss``, ``e_pos``, ``grad_norm``, the objective's other
+    numbers (``e_neg`` and ``gap`` for contrastive divergence) and the sampler's statistics). Return
     value is ignored. Raising ``KeyboardInterrupt`` stops training after a checkpoint is saved,
     so the run can be continued with ``--resume``.
     """

@@ -24,6 +24,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "sampler": ("register_samplers", "samplers"),
     "buffer": ("register_buffers", "buffers"),
     "regularizer": ("register_regularizers", "regularizers"),
+    "objective": ("register_objectives", "objectives"),
     "dataset": ("register_datasets", "datasets"),
     "task": ("register_tasks", "tasks"),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from attrs import field, frozen
 from attrs import validators as v
@@ -15,12 +17,15 @@ _weight = {"converter": float, "validator": v.ge(0.0)}
 
 @frozen(kw_only=True)
 class L2Energy(Regularizer):
-    """``weight * mean(E(x+)^2 + E(x-)^2)``: keeps energies near zero (IGEBM, weight 1.0)."""
+    """``weight * mean(E(x+)^2 + E(x-)^2)``: keeps energies near zero (IGEBM, weight 1.0); data only without samples."""
 
     weight: float = field(default=1.0, **_weight, metadata={"help": "coefficient of the squared energies"})
 
     def loss(self, batch: CDBatch) -> torch.Tensor:
-        return self.weight * (batch.e_pos.pow(2).mean() + batch.e_neg.pow(2).mean())
+        squares = batch.e_pos.pow(2).mean()
+        if batch.e_neg is not None:
+            squares = squares + batch.e_neg.pow(2).mean()
+        return self.weight * squares
 
 
 @frozen(kw_only=True)
@@ -30,6 +35,10 @@ class GradPenalty(Regularizer):
     weight: float = field(default=0.1, **_weight, metadata={"help": "coefficient of the squared input-gradient norm"})
     on: str = field(default="data", validator=v.in_(("data", "samples", "both")),
                     metadata={"help": "where to penalise: data, samples or both"})
+
+    @property
+    def needs_negatives(self) -> bool:
+        return self.on != "data"
 
     def loss(self, batch: CDBatch) -> torch.Tensor:
         points = {"data": [batch.x_pos], "samples": [batch.x_neg], "both": [batch.x_pos, batch.x_neg]}[self.on]
@@ -74,6 +83,8 @@ class KLTerm(Regularizer):
     pushes the sampler's output towards low energy, the part of the CD gradient usually dropped.
     """
 
+    needs_negatives: ClassVar[bool] = True
+
     weight: float = field(default=1.0, **_weight, metadata={"help": "coefficient of the KL term"})
 
     def loss(self, batch: CDBatch) -> torch.Tensor:
@@ -101,6 +112,8 @@ class EntropyTerm(Regularizer):
     Minimising it trains the energy so that the sampler's moves spread the samples apart instead
     of piling them onto a few modes. Off until the buffer holds ``min_buffer`` states.
     """
+
+    needs_negatives: ClassVar[bool] = True
 
     weight: float = field(default=0.3, **_weight, metadata={"help": "coefficient of the entropy term (Du et al.: 0.3)"})
     compare: int = field(default=100, validator=[v.instance_of(int), v.ge(1)],

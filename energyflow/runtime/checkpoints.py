@@ -25,7 +25,9 @@ except ModuleNotFoundError:  # Python 3.10
 
 CHECKPOINT = "checkpoint.pt"
 #: recipe tables whose change makes a checkpoint unusable (network, data and buffer shapes, wrapped layers)
-UNRESUMABLE = ("data", "energy", "energies", "buffer", "regularizers", "train.ema_decay")
+UNRESUMABLE = ("data", "energy", "energies", "buffer", "objective", "regularizers", "train.ema_decay")
+#: what a resolved recipe written before the [objective] table existed meant by leaving it out
+IMPLIED = {"objective.kind": "cd"}
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
@@ -64,6 +66,8 @@ def _first_line(e: Exception) -> str:
 def recipe_changes(before: str, after: str) -> list[str]:
     """Key paths whose values differ between two resolved recipes (TOML text), sorted."""
     old, new = _flatten(tomllib.loads(before or "")), _flatten(tomllib.loads(after))
+    if before and not any(key.startswith("objective.") for key in old):
+        old.update(IMPLIED)  # written before the [objective] table existed: contrastive divergence
     return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
 
 

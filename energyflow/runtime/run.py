@@ -39,7 +39,8 @@ from energyflow.runtime.training_loop import LabelTransform, TrainingLoop
 from energyflow.samplers.starts import takes_labels
 from energyflow.tasks import report
 from energyflow.tasks.context import TaskContext
-from energyflow.training.contrastive_divergence import ContrastiveDivergence
+from energyflow.training.objectives import ContrastiveSpec
+from energyflow.training.trainer import Trainer
 
 #: ``build(..., data=RUN_DATA)``: the run's data (``None`` while the dataset itself is built)
 RUN_DATA: Any = object()
@@ -50,9 +51,10 @@ class Run:
 
     Attributes:
         recipe: the validated recipe.
-        data, energy, sampler, buffer, regularizers: the built components (``sampler`` and
-            ``buffer`` are ``None`` when the recipe has no such table). ``energy`` is on ``device``;
-            the trainer applies the regularizers' ``prepare`` to it, once.
+        data, energy, sampler, buffer, objective, regularizers: the built components (``sampler`` and
+            ``buffer`` are ``None`` when the recipe has no such table; ``objective`` is built when
+            training starts). ``energy`` is on ``device``; the trainer applies the regularizers'
+            ``prepare`` to it, once.
         device: where modules and batches live.
         generator: the run's seeded CPU generator; all randomness after building comes from it.
         out_dir: the run folder.
@@ -105,7 +107,8 @@ class Run:
         return BuildContext(device=self.device, generator=generator or self.generator,
                             data=getattr(self, "data", None) if data is RUN_DATA else data, seed=self.recipe.run.seed,
                             out_dir=self.out_dir, compile=self.recipe.run.compile,
-                            iterations=getattr(self.recipe.train, "iterations", None), log=self.log)
+                            iterations=getattr(self.recipe.train, "iterations", None), log=self.log,
+                            sampler=getattr(self, "sampler", None), buffer=getattr(self, "buffer", None))
 
     def build(self, component: Component | Any, *, data: Any = RUN_DATA, generator: torch.Generator | None = None,
               what: str | None = None) -> Any:
@@ -229,8 +232,8 @@ class Run:
 
     # ------------------------------------------------------------------ training
     @property
-    def trainer(self) -> ContrastiveDivergence:
-        """The run's `ContrastiveDivergence` over the built parts (made once)."""
+    def trainer(self) -> Trainer:
+        """The run's `Trainer` over the built parts, by the recipe's objective (made once)."""
         return self.loop.trainer
 
     @property
@@ -240,9 +243,8 @@ class Run:
             if self.energy is None:
                 raise RunError(f"{self.recipe.source}: this task trains the [energy] table's network, and the recipe "
                                "has none; add an [energy] table")
-            if self.sampler is None or self.buffer is None:
-                raise RunError(f"{self.recipe.source}: training needs [sampler] and [buffer] tables")
-            trainer = self.recipe.train.trainer(self.energy, self.sampler, self.buffer, self.regularizers)
+            objective = self.build(self.recipe.objective or ContrastiveSpec(), what="[objective] (cd)")
+            trainer = self.recipe.train.trainer(self.energy, regularizers=self.regularizers, objective=objective)
             self.energy = trainer.energy
             self._loop = TrainingLoop(
                 recipe=self.recipe, trainer=trainer, data=self.data, conditional=takes_labels(self.energy, self.data),
@@ -252,11 +254,11 @@ class Run:
             )
         return self._loop
 
-    def train(self) -> ContrastiveDivergence:
+    def train(self) -> Trainer:
         """Train ``train.iterations`` steps (continuing from the checkpoint with ``resume``); see `TrainingLoop`."""
         return self.loop.train(resume=self.resume)
 
-    def load_checkpoint(self, path: str | Path) -> ContrastiveDivergence:
+    def load_checkpoint(self, path: str | Path) -> Trainer:
         """A trainer holding the weights, optimizer, buffer and EMA saved at ``path``."""
         state = checkpoints.read(Path(path))
         self.loop.load_trainer(state, Path(path))

@@ -2,7 +2,7 @@
 
 Every step calls ``on_step`` (the run's hook); every ``log_every`` steps a line goes to
 ``events.jsonl``; every ``checkpoint_every`` steps, at the end, and when stopped by a signal, the
-checkpoint is written (model, optimizer, EMA, buffer, generators, step). A diverging step
+checkpoint is written (model, optimizer, EMA, buffer, objective, generators, step). A diverging step
 (non-finite numbers, or an energy gap past ``train.max_gap``) stops the run or rolls back to the
 last checkpoint with a lower learning rate, per ``train.on_divergence``.
 """
@@ -26,8 +26,8 @@ from energyflow.runtime.checkpoints import CHECKPOINT
 from energyflow.runtime.distributed import World, rank_generator, shard
 from energyflow.runtime.folder import EVENTS
 from energyflow.runtime.stopping import stop_requests
-from energyflow.training.contrastive_divergence import ContrastiveDivergence
 from energyflow.training.stats import StepStats, divergence, summary
+from energyflow.training.trainer import Trainer
 
 LabelTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -38,14 +38,14 @@ class TrainingLoop:
 
     Attributes:
         recipe: the run's recipe (its ``train`` spec, seed and resolved TOML go into checkpoints).
-        trainer: the contrastive-divergence trainer.
+        trainer: the trainer (its objective forms the loss).
         data: the training data; ``conditional`` says whether its labels are bound.
         generator: the run's generator (draws every batch; restored in place on resume and rollback).
         label_transform: applied to each batch's labels (a named energy hides columns with it).
     """
 
     recipe: Any
-    trainer: ContrastiveDivergence
+    trainer: Trainer
     data: Any
     conditional: bool
     device: torch.device
@@ -61,7 +61,7 @@ class TrainingLoop:
     def __attrs_post_init__(self) -> None:
         self._shard = shard(self.data.train.shape[0], self.world)
 
-    def train(self, *, resume: bool) -> ContrastiveDivergence:
+    def train(self, *, resume: bool) -> Trainer:
         """Train ``train.iterations`` steps (continuing from the checkpoint with ``resume``); returns the trainer."""
         spec, trainer = self.recipe.train, self.trainer
         start = 0

@@ -2,7 +2,7 @@
 
 A task's ``run(ctx)`` gets the built parts (data, energy, sampler, buffer), the run's generator,
 device and folder, a logger and progress phases, and ``train()`` / ``load_checkpoint(path)``,
-which give a `energyflow.ContrastiveDivergence`. The helpers bind labels, draw chain starts
+which give a `energyflow.training.Trainer`. The helpers bind labels, draw chain starts
 (uniform noise, the training mean, or replay-buffer states with a restart share) and run the
 sampler in batches with progress.
 """
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from energyflow.buffers.replay import ReplayBuffer
     from energyflow.recipe.model import Recipe
     from energyflow.samplers.base import Sampler
-    from energyflow.training.contrastive_divergence import ContrastiveDivergence
+    from energyflow.training.trainer import Trainer
 
 Advance = Callable[[int], None]
 _RUN_DATA: Any = object()
@@ -71,8 +71,8 @@ class TaskContext:
     out_dir: Path
     log: Callable[[str], None] = field(default=lambda message: None)
     phase: Callable[..., contextlib.AbstractContextManager[Advance]] = field(default=None)
-    train: Callable[[], ContrastiveDivergence] = field(default=None)
-    load_checkpoint: Callable[[str | Path], ContrastiveDivergence] = field(default=None)
+    train: Callable[[], Trainer] = field(default=None)
+    load_checkpoint: Callable[[str | Path], Trainer] = field(default=None)
     write_json: Callable[[str, Any], Path] = field(default=None)
     named: Any = field(default=None)
     builder: Callable[..., Any] | None = field(default=None)

@@ -1,4 +1,4 @@
-"""``kind = "generate"``: train by contrastive divergence, then sample and score the model."""
+"""``kind = "generate"``: train by the recipe's objective, then sample and score the model."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from energyflow.tasks.base import Task
 from energyflow.tasks.context import TaskContext
 from energyflow.tasks.image_tables import save_image_grid
 from energyflow.tasks.report import TRAIN_METRICS
-from energyflow.training.contrastive_divergence import ContrastiveDivergence
 from energyflow.training.stats import train_metrics
+from energyflow.training.trainer import Trainer
 
 
 @frozen(kw_only=True)
 class SamplingOptions(Task):
     """What the ``generate`` and ``sample`` tasks draw and score: samples, chain length, density grid."""
 
-    requires: ClassVar[tuple[str, ...]] = ("sampler", "buffer")
+    requires: ClassVar[tuple[str, ...]] = ("sampler",)  # the objective names the tables training needs
     metrics: ClassVar[dict[str, str]] = {
         **TRAIN_METRICS,
         "energy_replay": "mean energy of samples drawn from the replay buffer (its states after one more sampler run)",
@@ -63,16 +63,17 @@ class SamplingOptions(Task):
 
 @frozen(kw_only=True)
 class GenerateTask(SamplingOptions):
-    """Train with contrastive divergence, then sample from the replay buffer and long fresh chains."""
+    """Train by the recipe's objective, then sample from the replay buffer (if training kept one) and long fresh chains."""
 
     def run(self, ctx: TaskContext) -> dict[str, float]:
         trainer = ctx.train()
         return sample_and_score(ctx, trainer, self.num_samples, self.chain_steps, self.resolution, buffer=True)
 
 
-def sample_and_score(ctx: TaskContext, trainer: ContrastiveDivergence, n: int, chain_steps: int, resolution: int, *,
+def sample_and_score(ctx: TaskContext, trainer: Trainer, n: int, chain_steps: int, resolution: int, *,
                      buffer: bool) -> dict[str, float]:
-    """Draw samples (from the buffer when ``buffer``, and from fresh chains), score them, draw them.
+    """Draw samples (from the trainer's replay buffer when ``buffer`` and it has one, and from fresh chains),
+    score them, draw them.
 
     Returns the metrics: the last training step's numbers (``loss``, ``e_pos``, ``e_neg``,
     ``gap``), the mean energy and MMD to the test set of each sample set, and for 2-D data the
@@ -81,7 +82,7 @@ def sample_and_score(ctx: TaskContext, trainer: ContrastiveDivergence, n: int, c
     energy = trainer.sampling_energy
     labels = ctx.draw_labels(n)
     sets: dict[str, torch.Tensor] = {}
-    if buffer:
+    if buffer and trainer.buffer is not None:  # objectives without a buffer (dsm, ssm, nce) sample fresh chains only
         x0 = ctx.chain_starts(n, "buffer", labels=labels, reinit_prob=ctx.buffer.reinit_prob)
         sets["replay"] = ctx.sample(energy, x0, labels, batch_size=n, description="sample buffer")
     sets["chains"] = ctx.sample(energy, ctx.chain_starts(n), labels, steps=chain_steps, batch_size=n,

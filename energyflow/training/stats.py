@@ -1,7 +1,8 @@
 """A training step's numbers, computed in one place: loss, mean energies of data and samples, and their gap.
 
 The energy gap ``E(x-) - E(x+)`` (samples minus data) is what contrastive divergence drives
-towards zero; a gap far from zero, or a non-finite number, is a diverging step.
+towards zero; a gap far from zero, or a non-finite number, is a diverging step. Objectives that
+draw no samples report no ``e_neg`` and no gap; only non-finite numbers count for them.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from typing import Protocol, TypedDict
 
 
 class StepStats(TypedDict, total=False):
-    """What `ContrastiveDivergence.step` returns (the sampler's statistics beside these)."""
+    """What `Trainer.step` returns (the objective's other numbers and the sampler's statistics beside these)."""
 
     loss: float
     e_pos: float  #: mean energy of the data batch
-    e_neg: float  #: mean energy of the samples
-    gap: float  #: e_neg - e_pos
+    e_neg: float  #: mean energy of the samples (objectives that sample: cd)
+    gap: float  #: e_neg - e_pos (where there is e_neg)
     grad_norm: float  #: global norm of the parameter gradient, before clipping
     acceptance_rate: float  #: Metropolis samplers only
 
@@ -28,13 +29,13 @@ def with_gap(stats: dict[str, float]) -> StepStats:
     return stats  # type: ignore[return-value]
 
 
-def step_stats(*, loss: float, e_pos: float, e_neg: float, grad_norm: float, sampler: dict[str, float]) -> StepStats:
-    """One step's numbers, the sampler's statistics last."""
-    return with_gap({"loss": loss, "e_pos": e_pos, "e_neg": e_neg, "grad_norm": grad_norm, **sampler})
+def step_stats(*, loss: float, stats: dict[str, float], grad_norm: float, sampler: dict[str, float]) -> StepStats:
+    """One step's numbers: the loss, the objective's numbers, the gradient norm, the sampler's statistics."""
+    return with_gap({"loss": loss, **stats, "grad_norm": grad_norm, **sampler})
 
 
 class Trained(Protocol):
-    """A trainer, as far as its numbers go (`energyflow.ContrastiveDivergence`)."""
+    """A trainer, as far as its numbers go (`energyflow.training.Trainer`)."""
 
     last_stats: StepStats
 
@@ -50,11 +51,12 @@ def divergence(stats: StepStats, max_gap: float | None) -> str | None:
     bad = [f"{key} = {value}" for key, value in stats.items() if not math.isfinite(value)]
     if bad:
         return "non-finite " + ", ".join(bad)
-    if max_gap is not None and abs(stats["gap"]) > max_gap:
+    if max_gap is not None and "gap" in stats and abs(stats["gap"]) > max_gap:
         return f"energy gap {stats['gap']:+.4g} beyond train.max_gap = {max_gap:g}"
     return None
 
 
 def summary(stats: StepStats) -> str:
-    """The progress line's numbers: loss and gap."""
-    return f"loss {stats['loss']:+.3f}  gap {stats['gap']:+.3f}"
+    """The progress line's numbers: loss and gap (where there is one)."""
+    gap = f"  gap {stats['gap']:+.3f}" if "gap" in stats else ""
+    return f"loss {stats['loss']:+.3f}{gap}"

@@ -56,7 +56,9 @@ def test_every_recipe_passes_check(path, monkeypatch):
 def test_toy2d_recipe_is_the_documented_one():
     recipe = load_recipe(RECIPES_DIR / "toy2d.toml")
     assert (recipe.data.kind, recipe.energy.kind, recipe.task.kind) == ("toy2d", "mlp", "generate")
-    assert isinstance(recipe.sampler.spec, Langevin) and recipe.sampler.spec.clamp == (-4.0, 4.0)
+    sampler = recipe.sampler.spec
+    assert isinstance(sampler, MALA) and sampler.bounds == (-4.0, 4.0) and sampler.jump_prob == 0.1
+    assert recipe.energy.options()["hidden"] == [256, 256, 256]
 
 
 # --------------------------------------------------------------------------- golden messages
@@ -130,7 +132,7 @@ def test_golden_missing_file(tmp_path, monkeypatch):
 def test_golden_unknown_table_and_missing_table_and_bad_toml(tmp_path, monkeypatch):
     assert _error(tmp_path, monkeypatch, text=BASE.format(sampler="") + "[smapler]\n") == (
         "bad.toml: unknown table [smapler]; did you mean 'sampler'? "
-        "(known: run, data, energy, energies, concepts, classifier, sampler, buffer, regularizers, train, task)"
+        "(known: run, data, energy, energies, concepts, classifier, sampler, buffer, objective, regularizers, train, task)"
     )
     assert _error(tmp_path, monkeypatch, text=BASE.format(sampler="").replace("[energy]\nkind = \"mlp\"\n", "")) == (
         "bad.toml: missing table [energy]; add one with kind = one of: mlp"
@@ -143,7 +145,12 @@ def test_golden_unknown_table_and_missing_table_and_bad_toml(tmp_path, monkeypat
 def test_task_requirements_and_plugins_are_checked(tmp_path, monkeypatch):
     without_buffer = BASE.format(sampler="").replace('[buffer]\nkind = "replay"\n', "")
     assert _error(tmp_path, monkeypatch, text=without_buffer) == (
-        "bad.toml: missing table [buffer]; task 'generate' needs it"
+        "bad.toml: missing table [buffer]; objective 'cd' trains with it (add one, or pick an [objective] that "
+        "needs none)"
+    )
+    without_sampler = BASE.format(sampler="").replace('[sampler]\nkind = "langevin"\n', "")
+    assert _error(tmp_path, monkeypatch, text=without_sampler + '[objective]\nkind = "cd"\n').startswith(
+        "bad.toml: missing table [sampler]; "
     )
     needs = '[run]\nplugins = ["nonexistent"]\n' + BASE.format(sampler="")
     assert _error(tmp_path, monkeypatch, text=needs).startswith(

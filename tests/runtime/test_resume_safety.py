@@ -18,7 +18,7 @@ import energyflow
 from energyflow.errors import RunError
 from energyflow.recipe import load_recipe
 from energyflow.runtime import CHECKPOINT, Run
-from energyflow.training import ContrastiveDivergence
+from energyflow.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("plugin_manager")
 
@@ -70,7 +70,7 @@ def test_resume_lists_changed_keys_and_refuses_a_changed_network(tiny_recipe, tm
 
 def _diverge_at(monkeypatch, step: int, times: int = 1) -> None:
     """Make the trainer's step ``step`` report NaN (``times`` times: the step number recurs after a rollback)."""
-    real, left = ContrastiveDivergence.step, [times]
+    real, left = Trainer.step, [times]
 
     def step_with_nan(self, *args, **kwargs):
         stats = real(self, *args, **kwargs)
@@ -79,7 +79,7 @@ def _diverge_at(monkeypatch, step: int, times: int = 1) -> None:
             stats = {**stats, "loss": float("nan")}
         return stats
 
-    monkeypatch.setattr(ContrastiveDivergence, "step", step_with_nan)
+    monkeypatch.setattr(Trainer, "step", step_with_nan)
 
 
 def test_stop_policy_names_the_step_and_keeps_the_last_good_checkpoint(tiny_recipe, tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from energyflow.runtime import CHECKPOINT, Run
 from energyflow.tasks.image_tables import save_image_grid
 from energyflow.tasks.pictures import save_density_plot
 from energyflow.testing import inline_plugin
-from energyflow.training import ContrastiveDivergence
+from energyflow.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("plugin_manager")
 
@@ -87,14 +87,14 @@ def test_resume_after_an_interrupted_run_reproduces_the_uninterrupted_one(tiny_r
     assert _run(tiny_recipe, out, resume=True) == full  # a finished run: nothing left to train
 
     out = tmp_path / "mid-step"
-    real_step = ContrastiveDivergence.step
+    real_step = Trainer.step
 
     def step_then_crash(self, *args, **kwargs):
         if self.step_count == 13:
             raise KeyboardInterrupt  # half-way through a step: that state must not be saved
         return real_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(ContrastiveDivergence, "step", step_then_crash)
+    monkeypatch.setattr(Trainer, "step", step_then_crash)
     with pytest.raises(KeyboardInterrupt):
         _run(tiny_recipe, out)
     monkeypatch.undo()

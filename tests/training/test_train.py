@@ -119,3 +119,18 @@ def test_state_dict_resumes_identically():
 def test_train_spec_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ef.TrainSpec(**kwargs)
+
+
+def test_gradient_norm_is_the_number_clip_grad_norm_returns():
+    from energyflow.training.trainer import gradient_norm
+
+    torch.manual_seed(0)
+    params = [nn.Parameter(torch.randn(5, 3)), nn.Parameter(torch.randn(3)), nn.Parameter(torch.randn(2))]
+    for p in params[:2]:
+        p.grad = torch.randn_like(p)
+    expected = torch.nn.utils.clip_grad_norm_(params, float("inf"))
+    assert torch.equal(gradient_norm(params), expected) and float(expected) > 0  # params[2] has no grad
+    mixed = [*params, nn.Parameter(torch.randn(4, dtype=torch.float64))]
+    mixed[-1].grad = torch.randn_like(mixed[-1])  # mixed dtypes take torch's general path
+    assert torch.equal(gradient_norm(mixed), torch.nn.utils.clip_grad_norm_(mixed, float("inf")))
+    assert float(gradient_norm(params[2:])) == 0.0
