@@ -169,3 +169,27 @@ def _square_panel(ax, title: str, low: float, high: float) -> None:
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def save_ais_curve(path: str | Path, rows: list[tuple[int, float, float, float, float]], *,
+                   exact: float | None = None) -> Path:
+    """Save AIS's log Z estimates against the number of temperatures, with +-2 standard errors.
+
+    ``rows`` are ``(temperatures, forward log Z, its stderr, reverse log Z, its stderr)``; both should
+    settle as temperatures grow; ``exact`` draws a reference line.
+    """
+    k, fwd, fwd_se, rev, rev_se = (np.array(column, dtype=float) for column in zip(*rows))
+    fig = Figure(figsize=(5.0, 3.4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.errorbar(k, fwd, yerr=2 * fwd_se, marker="o", capsize=3, label="forward AIS (lower bound)")
+    ax.errorbar(k, rev, yerr=2 * rev_se, marker="s", capsize=3, label="RAISE from test data (implied log Z)")
+    if exact is not None:
+        ax.axhline(exact, color="0.3", linestyle="--", label="grid (exact)")
+    ax.set_xscale("log")
+    ax.set_xlabel("temperatures")
+    ax.set_ylabel("log Z")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    return Path(path)
