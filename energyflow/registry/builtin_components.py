@@ -65,5 +65,5 @@ def register_tasks(register: Register) -> None:
 
     register("generate", GenerateTask)
     register("sample", SampleTask)
-    register("ais", AISTask, description="bound the test log-likelihood by forward AIS and RAISE (reverse AIS)")
     register("compose", ComposeTask, description="sample concept expressions over named energies from noise")
+    register("ais", AISTask, description="bound the test log-likelihood by forward AIS and RAISE (reverse AIS)")

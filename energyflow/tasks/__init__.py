@@ -1,7 +1,8 @@
 """Tasks: what a run does with its built parts, the context they receive, and their pictures.
 
-The core's own tasks are ``generate`` and ``sample`` (2-D densities and any energy) and
-``compose`` (concept expressions over named energies); image tasks live in the vision plugin.
+The core's own tasks are ``generate`` and ``sample`` (2-D densities and any energy),
+``compose`` (concept expressions over named energies) and ``ais`` (test log-likelihood bounds by
+annealed importance sampling); image tasks live in the vision plugin.
 """
 
 from energyflow.errors import RunError
