@@ -46,7 +46,7 @@ BUGS = [
      "return scale(base, 1.0 - beta) + scale(energy, beta)", "return scale(base, beta) + scale(energy, 1.0 - beta)",
      "tests/likelihood"),
     ("AIS forward increment sign flipped", "energyflow/likelihood/ais.py",
-     "log_w += increment(x, d_beta)", "log_w -= increment(x, d_beta)", "tests/likelihood"),
+     "log_w -= d_beta * (e - base_parts(x)[0])", "log_w += d_beta * (e - base_parts(x)[0])", "tests/likelihood"),
     ("AIS log mean exp replaced by the mean of the logs", "energyflow/likelihood/ais.py",
      "return torch.logsumexp(t, dim=0) - math.log(t.shape[0])", "return t.mean(0)", "tests/likelihood"),
     ("CIFAR labels outside 0..9 accepted", "plugins/vision/energyflow_vision/data/cifar.py",

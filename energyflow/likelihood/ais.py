@@ -33,7 +33,7 @@ import attrs
 import torch
 from attrs import frozen
 
-from energyflow.core.energy import Energy
+from energyflow.core.energy import Energy, energy_and_grad
 from energyflow.core.nodes import scale
 from energyflow.likelihood.bases import BaseDistribution
 from energyflow.likelihood.schedule import betas as make_betas
@@ -133,19 +133,29 @@ def anneal(
     used: dict[int, float] = {}
     accepted: list[float] = []
     log_w = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    # E and dE/dx at the chains, carried from temperature to temperature: the weight increment and the
+    # transition's first evaluation both need them at the same x, and after a transition the tempered
+    # energy at the new x (which the transition computed) gives them back once the base's analytic part
+    # is taken off, so each temperature costs the transition's own evaluations and nothing more.
+    x = energy.constrain(x.detach())
+    e, g = energy_and_grad(energy, x)
+    e = e.double()
 
-    def increment(x: torch.Tensor, d_beta: float) -> torch.Tensor:
-        with torch.no_grad():  # log f_k(x) - log f_j(x) = -(beta_k - beta_j) (E(x) - E_0(x))
-            return -d_beta * (energy(x).double() - base(x).double())
+    def base_parts(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e0, g0 = energy_and_grad(base, x)
+        return e0.double(), g0
 
-    def move(x: torch.Tensor, k: int) -> torch.Tensor:
+    def move(x: torch.Tensor, e: torch.Tensor, g: torch.Tensor, k: int):
         nonlocal log_h
+        beta = float(betas[k])
+        e0, g0 = base_parts(x)
+        start = (((1 - beta) * e0 + beta * e).to(x.dtype), (1 - beta) * g0 + beta * g)
         step = sampler
         if has_step:
             h = step_sizes[k - 1] if step_sizes is not None else math.exp(log_h)
             step, used[k] = attrs.evolve(sampler, step_size=h), h
-        out = step.run(tempered(energy, base, float(betas[k])), x, steps=transitions, generator=generator,
-                       evaluate=False)
+        out = step.run(tempered(energy, base, beta), x, steps=transitions, generator=generator, evaluate=False,
+                       start=start)
         rate = out.stats.get("acceptance_rate")
         if rate is not None:
             accepted.append(rate)
@@ -153,16 +163,21 @@ def anneal(
                 log_h += ADAPT_GAIN * (rate - target)
         if progress is not None:
             progress(1)
-        return out.x
+        x = out.x
+        if out.energy is None or out.grad is None:  # a transition that leaves the state unevaluated
+            e, g = energy_and_grad(energy, x)
+            return x, e.double(), g
+        e0, g0 = base_parts(x)  # E = (E_beta - (1 - beta) E_0) / beta, beta > 0 for every move
+        return x, (out.energy.double() - (1 - beta) * e0) / beta, (out.grad - (1 - beta) * g0) / beta
 
     for k in (range(K, 0, -1) if reverse else range(1, K + 1)):
         d_beta = float(betas[k] - betas[k - 1])
-        if reverse:
-            x = move(x, k)
-            log_w += increment(x, -d_beta)
-        else:
-            log_w += increment(x, d_beta)
-            x = move(x, k)
+        if reverse:  # log f_{k-1}(x) - log f_k(x) = (beta_k - beta_{k-1}) (E(x) - E_0(x)), after the move
+            x, e, g = move(x, e, g, k)
+            log_w += d_beta * (e - base_parts(x)[0])
+        else:  # log f_k(x) - log f_{k-1}(x) = -(beta_k - beta_{k-1}) (E(x) - E_0(x)), before it
+            log_w -= d_beta * (e - base_parts(x)[0])
+            x, e, g = move(x, e, g, k)
     return x, log_w, [used[k] for k in sorted(used)], accepted
 
 

@@ -164,3 +164,40 @@ def test_a_bounded_base_needs_a_transition_that_can_reject():
     energy, _, _ = gaussian(2)
     with pytest.raises(ValueError, match="cannot reject moves outside it; use mala or hmc"):
         ais(energy, UniformBase(-1, 1), (2,), chains=4, temperatures=2, sampler=ef.Langevin(steps=1))
+
+
+class Counted(Energy):
+    """A Gaussian energy that counts its forward passes (one per batch evaluation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner, self.calls = gaussian(3)[0], 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_each_temperature_costs_the_transitions_evaluations_only(reverse):
+    """E(x) for the weight increment is the one the transition computed: one MALA step per temperature
+    evaluates the energy once (its proposal), plus one evaluation of the chains' starts."""
+    energy, g = Counted(), torch.Generator().manual_seed(0)
+    if reverse:
+        reverse_ais(energy, GaussianBase(2.0), torch.randn(16, 3, generator=g), temperatures=25, generator=g)
+    else:
+        ais(energy, GaussianBase(2.0), (3,), chains=16, temperatures=25, generator=g)
+    assert energy.calls == 1 + 25
+
+
+def test_carried_energies_match_fresh_evaluations():
+    """The sampler run started from given energies and gradients moves exactly as one that computes them."""
+    energy, _, _ = gaussian(3)
+    x0 = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+    mala = ef.MALA(steps=3, step_size=0.2)
+    fresh = mala.run(energy, x0, generator=torch.Generator().manual_seed(2), evaluate=False)
+    start = ef.core.energy.energy_and_grad(energy, x0)
+    given = mala.run(energy, x0, generator=torch.Generator().manual_seed(2), evaluate=False, start=start)
+    assert torch.equal(fresh.x, given.x) and torch.equal(fresh.energy, given.energy)
+    torch.testing.assert_close(given.energy, energy(given.x).detach())
+    torch.testing.assert_close(given.grad, ef.core.energy.energy_and_grad(energy, given.x)[1])
