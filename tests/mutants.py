@@ -49,6 +49,12 @@ BUGS = [
      "log_w -= d_beta * (e - base_parts(x)[0])", "log_w += d_beta * (e - base_parts(x)[0])", "tests/likelihood"),
     ("AIS log mean exp replaced by the mean of the logs", "energyflow/likelihood/ais.py",
      "return torch.logsumexp(t, dim=0) - math.log(t.shape[0])", "return t.mean(0)", "tests/likelihood"),
+    ("reflected MALA with the unfolded Gaussian in the Hastings ratio", "energyflow/samplers/mala.py",
+     "            forward = -log_folded_normal(proposal.x, mean, math.sqrt(2 * h), low, high)\n"
+     "            backward = -log_folded_normal(state.x, proposal.x - h * proposal.grad, math.sqrt(2 * h), low, high)",
+     "            forward = per_sample_sum((proposal.x - mean) ** 2) / (4 * h)\n"
+     "            backward = per_sample_sum((state.x - proposal.x + h * proposal.grad) ** 2) / (4 * h)",
+     "tests/samplers/test_reflection.py"),
     ("CIFAR labels outside 0..9 accepted", "plugins/vision/energyflow_vision/data/cifar.py",
      "if labels.size and (labels.min() < 0 or labels.max() >= num_classes):", "if False:",
      "plugins/vision/tests/test_vision_datasets.py"),

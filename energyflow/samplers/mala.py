@@ -19,6 +19,7 @@ from energyflow.samplers.base import (
     rand,
     randn_like,
 )
+from energyflow.samplers.reflection import log_folded_normal, reflect
 
 
 def metropolis_step(
@@ -46,18 +47,39 @@ def metropolis_step(
 
 @frozen(kw_only=True)
 class MALA(Sampler):
-    """Langevin proposal ``x - h*grad + sqrt(2h)*N(0, 1)`` with a Metropolis-Hastings correction."""
+    """Langevin proposal ``x - h*grad + sqrt(2h)*N(0, 1)`` with a Metropolis-Hastings correction.
+
+    With ``bounds``, ``boundary = "reject"`` rejects proposals outside the box, which stalls chains
+    whose coordinates sit on a face (half of every such coordinate's proposals leave the box);
+    ``"reflect"`` folds proposals back into the box at its faces and corrects with the folded
+    proposal density (`energyflow.samplers.reflection`), so the chain stays exact and moves.
+    """
 
     steps: int = field(default=100, validator=[v.instance_of(int), v.ge(1)], metadata={"help": "MALA steps per sample"})
     step_size: float = field(default=0.01, converter=float, validator=v.gt(0.0), metadata={"help": "proposal step size h"})
     bounds: tuple[float, float] | Literal["data"] | None = field(default=None, converter=as_pair, validator=interval,
-                                               metadata={"help": "support [low, high]; proposals outside are rejected"})
+                                               metadata={"help": "support [low, high] (see boundary)"})
+    boundary: Literal["reject", "reflect"] = field(default="reject", validator=v.in_(("reject", "reflect")),
+                                                   metadata={"help": "at the bounds: reject proposals outside, or "
+                                                                     "reflect them back in (exact folded density)"})
+
+    def __attrs_post_init__(self) -> None:
+        if self.boundary == "reflect" and self.bounds is None:
+            raise ValueError("MALA: boundary = \"reflect\" needs bounds (a [low, high] pair or \"data\")")
 
     def transition(self, energy: Energy, state: ChainState, generator: torch.Generator | None):
         h = self.step_size
         state.evaluate(energy)
         mean = state.x - h * state.grad
-        proposal = ChainState(energy.constrain(mean + math.sqrt(2 * h) * randn_like(state.x, generator)))
+        step = mean + math.sqrt(2 * h) * randn_like(state.x, generator)
+        if self.boundary == "reflect" and isinstance(self.bounds, tuple):
+            low, high = self.bounds
+            proposal = ChainState(energy.constrain(reflect(step, low, high))).evaluate(energy)
+            forward = -log_folded_normal(proposal.x, mean, math.sqrt(2 * h), low, high)
+            backward = -log_folded_normal(state.x, proposal.x - h * proposal.grad, math.sqrt(2 * h), low, high)
+            return metropolis_step(state, proposal, state.energy - proposal.energy + forward - backward,
+                                   self.bounds, generator)
+        proposal = ChainState(energy.constrain(step))
         proposal.evaluate(energy)
         forward = per_sample_sum((proposal.x - mean) ** 2) / (4 * h)
         backward = per_sample_sum((state.x - proposal.x + h * proposal.grad) ** 2) / (4 * h)
