@@ -92,7 +92,8 @@ class AISTask(Task):
     transition: dict[str, Any] = field(factory=lambda: {"kind": "mala", "step_size": 0.01},
                                        validator=v.instance_of(dict),
                                        metadata={"help": "the transition sampler's table (mala or hmc); its step "
-                                                         "size adapts from past temperatures"})
+                                                         "size adapts from past temperatures; mala with boundary = "
+                                                         "\"reflect\" where data sit on the box's faces"})
     base: Literal["uniform", "gaussian"] = field(default="uniform", validator=v.in_(("uniform", "gaussian")),
                                                  metadata={"help": "uniform on the data's box, or N(0, base_scale^2)"})
     base_scale: float = field(default=1.0, converter=float, validator=v.gt(0.0),
