@@ -74,6 +74,11 @@ class MALA(Sampler):
         step = mean + math.sqrt(2 * h) * randn_like(state.x, generator)
         if self.boundary == "reflect" and isinstance(self.bounds, tuple):
             low, high = self.bounds
+            # a step wider than the box only folds more often: cap it so the folded density's sum stays short
+            # (proposal and Hastings ratio use the same capped h, so the kernel stays exact)
+            h = min(h, (high - low) ** 2 / 2)
+            mean = state.x - h * state.grad
+            step = mean + math.sqrt(2 * h) * randn_like(state.x, generator)
             proposal = ChainState(energy.constrain(reflect(step, low, high))).evaluate(energy)
             forward = -log_folded_normal(proposal.x, mean, math.sqrt(2 * h), low, high)
             backward = -log_folded_normal(state.x, proposal.x - h * proposal.grad, math.sqrt(2 * h), low, high)
