@@ -99,7 +99,7 @@ def test_plugins_and_describe():
     table = invoke("plugins").stdout
     assert "energyflow.registry.builtin_components" in table and "built-in" in table and "langevin (sgld)" in table
     records = json.loads(invoke("plugins", "--json").stdout)
-    assert records[0]["registers"]["task"] == ["generate", "sample", "compose"]
+    assert records[0]["registers"]["task"] == ["generate", "sample", "compose", "ais"]
 
     described = invoke("describe", "sampler", "sgld")
     assert described.exit_code == 0

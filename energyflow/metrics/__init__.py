@@ -1,8 +1,8 @@
-"""Metrics: grid NLL for low-dimensional energies, AUROC, Frechet distance, MMD and nearest-neighbour realism."""
+"""Metrics: grid NLL (and exact grid samples) for low-dimensional energies, AUROC, Frechet distance, MMD and nearest-neighbour realism."""
 
 from energyflow.metrics.auroc import auroc
 from energyflow.metrics.frechet import frechet_distance, frechet_from_stats
-from energyflow.metrics.grid_nll import grid_nll
+from energyflow.metrics.grid_nll import grid_nll, grid_sample
 from energyflow.metrics.mmd import mmd
 from energyflow.metrics.realism import (
     RealismReference,
@@ -13,6 +13,6 @@ from energyflow.metrics.realism import (
 )
 
 __all__ = [
-    "RealismReference", "auroc", "distance_ratio", "frechet_distance", "frechet_from_stats", "grid_nll", "knn_radii",
-    "mmd", "nearest_distance", "realistic",
+    "RealismReference", "auroc", "distance_ratio", "frechet_distance", "frechet_from_stats", "grid_nll", "grid_sample",
+    "knn_radii", "mmd", "nearest_distance", "realistic",
 ]

@@ -75,6 +75,7 @@ def register_datasets(register: Register) -> None:
 
 @hookimpl
 def register_tasks(register: Register) -> None:
+    from energyflow.tasks.ais import AISTask
     from energyflow.tasks.compose import ComposeTask
     from energyflow.tasks.generate import GenerateTask
     from energyflow.tasks.sample import SampleTask
@@ -82,3 +83,4 @@ def register_tasks(register: Register) -> None:
     register("generate", GenerateTask)
     register("sample", SampleTask)
     register("compose", ComposeTask, description="sample concept expressions over named energies from noise")
+    register("ais", AISTask, description="bound the test log-likelihood by forward AIS and RAISE (reverse AIS)")

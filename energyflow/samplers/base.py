@@ -70,10 +70,14 @@ class SampleResult:
         x: final chain positions, detached.
         stats: ``acceptance_rate`` (Metropolis samplers) and, when evaluated, ``sample_energy``
             and ``sample_grad_norm`` at ``x``.
+        energy, grad: the energies and their gradients at ``x`` where the run has them (the last
+            transition computed them, or ``evaluate``), else ``None``.
     """
 
     x: torch.Tensor
     stats: dict[str, float]
+    energy: torch.Tensor | None = None
+    grad: torch.Tensor | None = None
 
 
 class Sampler:
@@ -140,6 +144,7 @@ class Sampler:
         generator: torch.Generator | None = None,
         callback: Callback | None = None,
         evaluate: bool = True,
+        start: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> SampleResult:
         """Run chains started at ``x0`` towards exp(-E).
 
@@ -151,6 +156,9 @@ class Sampler:
             callback: called as ``callback(step, x)`` after every transition.
             evaluate: compute the energy and gradient at the final positions for the statistics
                 (one more evaluation, unless the last transition already made it).
+            start: the energies and gradients of ``energy`` at ``x0``, if the caller has them, so the
+                first transition does not evaluate ``x0`` again (``x0`` must then satisfy the
+                energy's constraints: `Energy.constrain` leaves it as it is).
         """
         energy.check_samplable()
         name = type(self).__name__
@@ -159,7 +167,10 @@ class Sampler:
         steps = self.steps if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"{name}.sample: steps must be an integer >= 0, got {steps!r}")
-        state = ChainState(energy.constrain(x0.detach().clone()))
+        if start is None:
+            state = ChainState(energy.constrain(x0.detach().clone()))
+        else:
+            state = ChainState(x0.detach().clone(), start[0].detach(), start[1].detach())
         accepted: list[torch.Tensor] = []
         # no graph outlives a step, no .grad is touched, nothing is read back to the host until the end
         with self.fast_path().run(energy, state.x, steps) as chain_energy:
@@ -178,4 +189,4 @@ class Sampler:
         if evaluate:
             stats["sample_energy"] = float(state.energy.mean())
             stats["sample_grad_norm"] = float(state.grad.flatten(1).norm(dim=1).mean())
-        return SampleResult(state.x.detach(), stats)
+        return SampleResult(state.x.detach(), stats, state.energy, state.grad)

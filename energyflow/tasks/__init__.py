@@ -1,9 +1,10 @@
 """Tasks: what a run does with its built parts, the context they receive, and their pictures.
 
-The core's own tasks are ``generate`` and ``sample`` (2-D densities and any energy) and
-``compose`` (concept expressions over named energies); image tasks live in the vision plugin.
-Every task's pictures come from the shared helpers here: titled, labelled tables of images
-enlarged to a readable size (`image_tables`) and plots with plain axis labels (`plots`).
+The core's own tasks are ``generate`` and ``sample`` (2-D densities and any energy),
+``compose`` (concept expressions over named energies) and ``ais`` (test log-likelihood bounds by
+annealed importance sampling); image tasks live in the vision plugin. Every task's pictures come
+from the shared helpers here: titled, labelled tables of images enlarged to a readable size
+(`image_tables`) and plots with plain axis labels (`plots`).
 """
 
 from energyflow.errors import RunError

@@ -11,6 +11,7 @@ from attrs import validators as v
 
 from energyflow import metrics as M
 from energyflow.tasks import pictures as viz
+from energyflow.tasks.ais import box_log_z
 from energyflow.tasks.base import Task
 from energyflow.tasks.context import TaskContext
 from energyflow.tasks.image_tables import save_image_grid
@@ -32,6 +33,13 @@ class SamplingOptions(Task):
         "mmd_chains": "squared MMD between the long chains' samples and held-out data; 0 is a match",
         "nll": "2-D data: mean negative log-likelihood (nats) of held-out points under exp(-E) normalised on a grid",
         "log_z": "2-D data: log of the partition function, summed on the grid over the data's value range",
+        "log_z_exact": "2-D data: the same grid log Z, named as the truth AIS's estimates are compared with",
+        "log_z_forward": "2-D data: log Z over the same box by forward AIS (task.ais_temperatures; a lower bound "
+                         "in expectation)",
+        "log_z_forward_se": "standard error of log_z_forward",
+        "log_z_reverse": "2-D data: log Z by reverse AIS from exact samples of the grid density (an upper bound "
+                         "in expectation)",
+        "log_z_reverse_se": "standard error of log_z_reverse",
         "true_nll": "2-D data with a known density: the true density's mean NLL (nats) of the same held-out points",
         "nll_gap": "nll - true_nll: how many nats the learned density loses to the truth per point (0 is perfect)",
     }
@@ -42,7 +50,11 @@ class SamplingOptions(Task):
                              metadata={"help": "steps of the long chains started from noise"})
     resolution: int = field(default=200, validator=[v.instance_of(int), v.ge(8)],
                             metadata={"help": "grid cells per axis for the density picture and grid NLL (2-D data)"})
-
+    ais_temperatures: int = field(default=100, validator=[v.instance_of(int), v.ge(0)],
+                                  metadata={"help": "AIS temperatures for log_z_forward / log_z_reverse beside the "
+                                                    "grid's log_z_exact (2-D data); 0: skip"})
+    ais_chains: int = field(default=500, validator=[v.instance_of(int), v.ge(2)],
+                            metadata={"help": "AIS chains in each direction (2-D data)"})
 
     def summary(self, metrics: dict[str, float], out_dir: Path) -> list[str]:
         """The grid NLL beside the truth (2-D data) and how close the samples are to held-out data."""
@@ -67,18 +79,21 @@ class GenerateTask(SamplingOptions):
 
     def run(self, ctx: TaskContext) -> dict[str, float]:
         trainer = ctx.train()
-        return sample_and_score(ctx, trainer, self.num_samples, self.chain_steps, self.resolution, buffer=True)
+        return sample_and_score(ctx, trainer, self, buffer=True)
 
 
-def sample_and_score(ctx: TaskContext, trainer: Trainer, n: int, chain_steps: int, resolution: int, *,
+def sample_and_score(ctx: TaskContext, trainer: Trainer, options: SamplingOptions, *,
                      buffer: bool) -> dict[str, float]:
     """Draw samples (from the trainer's replay buffer when ``buffer`` and it has one, and from fresh chains),
     score them, draw them.
 
     Returns the metrics: the last training step's numbers (``loss``, ``e_pos``, ``e_neg``,
     ``gap``), the mean energy and MMD to the test set of each sample set, and for 2-D data the
-    grid NLL (``nll``, ``log_z``, with ``true_nll`` and ``nll_gap`` when the density is known).
+    grid NLL (``nll``, ``log_z`` = ``log_z_exact``, with ``true_nll`` and ``nll_gap`` when the density is known)
+    and AIS's bounds on the same log Z over the data's box (``log_z_forward``, ``log_z_reverse`` and their
+    ``_se``; see `energyflow.tasks.ais.box_log_z`).
     """
+    n, chain_steps, resolution = options.num_samples, options.chain_steps, options.resolution
     energy = trainer.sampling_energy
     labels = ctx.draw_labels(n)
     sets: dict[str, torch.Tensor] = {}
@@ -96,7 +111,10 @@ def sample_and_score(ctx: TaskContext, trainer: Trainer, n: int, chain_steps: in
     if points_2d:
         scores = M.grid_nll(energy, test, value_range=ctx.data.value_range, resolution=resolution,
                             log_prob=ctx.data.log_prob)
-        result.update(nll=scores["nll"], log_z=scores["log_z"])
+        result.update(nll=scores["nll"], log_z=scores["log_z"], log_z_exact=scores["log_z"])
+        if options.ais_temperatures:
+            result.update(box_log_z(ctx, energy, chains=options.ais_chains, temperatures=options.ais_temperatures,
+                                    resolution=resolution))
         if "true_nll" in scores:
             result.update(true_nll=scores["true_nll"], nll_gap=scores["gap"])
         captions = {"replay": "replay buffer samples", "chains": f"{chain_steps}-step chains from noise"}

@@ -23,5 +23,4 @@ class SampleTask(SamplingOptions):
     def run(self, ctx: TaskContext) -> dict[str, float]:
         path = Path(self.checkpoint) if self.checkpoint is not None else ctx.out_dir / "checkpoint.pt"
         trainer = ctx.load_checkpoint(path)
-        return sample_and_score(ctx, trainer, self.num_samples, self.chain_steps, self.resolution,
-                                buffer=self.from_buffer)
+        return sample_and_score(ctx, trainer, self, buffer=self.from_buffer)

@@ -12,7 +12,7 @@ import tomllib
 from energyflow import registry as plugins
 from energyflow.errors import RecipeError
 from energyflow.recipe import load_recipe, parse_override, parse_recipe
-from energyflow.samplers import MALA, Langevin
+from energyflow.samplers import MALA
 from energyflow.testing import fresh_plugin_manager
 
 pytestmark = pytest.mark.usefixtures("plugin_manager")

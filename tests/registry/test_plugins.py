@@ -31,7 +31,7 @@ from energyflow.testing import check_energy, fresh_plugin_manager, inline_plugin
 BUILTINS = {
     "energy": ["mlp"], "sampler": ["hmc", "langevin", "mala", "sgld"], "buffer": ["replay"],
     "regularizer": ["entropy", "grad_penalty", "kl", "l2_energy", "repel", "spectral_norm"], "dataset": ["toy2d"],
-    "task": ["compose", "generate", "sample"],
+    "task": ["ais", "compose", "generate", "sample"],
 }
 
 

@@ -21,14 +21,17 @@ TASK_SHRINK = {
     "inpaint": ["task.num_images=4", "task.rounds=1", "task.shown=2"],
     "denoise": ["task.num_images=4", "task.rounds=1", "task.shown=2"],
     "cross_class": ["task.num_images=4", "task.steps=2", "task.frames=2", "task.shown=2", "task.classifier_steps=10"],
+    "ais": ["task.temperatures=3", "task.chains=4", "task.test_points=4", "task.curve=[2]"],
 }
 KEYS = {  # what each task must report (beside the training numbers)
     "generate_images": ("loss", "gap", "energy_buffer", "energy_fresh", "buffer_cfd", "fresh_cfd"),
     "inpaint": ("mse_hidden", "mse_mean_fill", "mse_noise_fill", "visible_max_change"),
     "denoise": ("psnr_corrupted", "psnr_denoised", "mse_corrupted", "mse_denoised"),
     "cross_class": ("target_rate_before", "target_rate_after", "energy_before", "energy_after"),
+    "ais": ("test_ll_forward", "test_ll_reverse", "test_bpd_forward", "test_bpd_reverse", "log_z_forward"),
 }
 EXPECTED = {
+    "ais_digits": ("ais", "ais.png"),
     "digits": ("generate_images", "samples_fresh.png"),
     "digits_conditional": ("generate_images", "samples_by_class.png"),
     "inpaint_digits": ("inpaint", "inpaint.png"),
