@@ -230,3 +230,23 @@ def test_a_run_made_with_its_own_plugin_manager_runs_its_task_under_it(tiny_reci
         recipe = load_recipe(tiny_recipe, ['task={kind = "registry_probe"}'], pm=own)
         metrics = Run(recipe, out_dir=tmp_path / "run", quiet=True, pm=own).execute()
     assert metrics == {"sees_its_plugins": 1.0}
+
+
+def test_a_run_that_fails_late_keeps_its_folder_and_says_what_is_in_it(tiny_recipe, tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from energyflow.tasks.generate import GenerateTask
+
+    def fail_after_training(self, ctx):
+        ctx.train()
+        raise RuntimeError("the task broke after training")
+
+    monkeypatch.setattr(GenerateTask, "run", fail_after_training)
+    out, said = tmp_path / "late", io.StringIO()
+    with pytest.raises(RuntimeError, match="broke after training"):
+        Run(load_recipe(tiny_recipe), out_dir=out, console=Console(file=said, width=200)).execute()
+    kept = sorted(p.name for p in out.iterdir())
+    assert {"recipe.toml", "checkpoint.pt", "events.jsonl"} <= set(kept)
+    assert f"the run stopped; {out} keeps what it wrote: {', '.join(kept)}" in " ".join(said.getvalue().split())
