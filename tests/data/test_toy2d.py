@@ -131,7 +131,7 @@ def test_spec_builds_tensor_data():
     assert not torch.equal(data.train[:100], data.test)
     again = spec.build(BuildContext(generator=_gen(5)))
     torch.testing.assert_close(again.train, data.train)
-    assert Toy2DSpec(density="moons").build(BuildContext()).log_prob is None
+    assert Toy2DSpec(density="moons").build(BuildContext()).log_prob is toy_log_prob("moons")
 
 
 def test_spec_defaults_and_validation():
