@@ -103,7 +103,8 @@ class PlainProgress:
         if total and 0 < done < total:
             timing += f", about {_clock(elapsed * (total - done) / done)} left"
         stats = f"  {task['stats']}" if task["stats"] else ""
-        self.console.print(f"{task['description']}: {count} {timing}{stats}", highlight=False, markup=False)
+        self.console.print(f"{task['description']}: {count} {timing}{stats}", highlight=False, markup=False,
+                           soft_wrap=True)  # one line however narrow the (non-)terminal says it is
 
 
 def _clock(seconds: float) -> str:

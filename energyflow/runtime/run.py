@@ -204,7 +204,7 @@ class Run:
     def log(self, message: str) -> None:
         """Print a line above the progress display (nothing when quiet)."""
         if not self.quiet:
-            self.console.print(message)
+            self.console.print(message, soft_wrap=not self.console.is_terminal)  # whole lines in a file
 
     def write_json(self, name: str, obj: Any) -> Path:
         """Write ``obj`` as JSON to ``out_dir/name`` (atomically) and return the path."""

@@ -199,7 +199,8 @@ class GenerateImagesTask(Task):
                          f"and {ceiling:.3g} for uniform noise{fid} -> samples.png, samples_fresh.png.")
         if "nearest_ratio" in metrics:
             lines.append(f"Replay-buffer samples lie {metrics['nearest_ratio']:.2f} times as far from their nearest "
-                         "training image as held-out images do (well below 1: copies) -> nearest.png.")
+                         "training image as held-out images do (1: as novel as real images; well below 1 would "
+                         "mean copies) -> nearest.png.")
         long = {start: ", ".join(f"{metrics[key]:.3g} after {steps} steps" for steps, key in sorted(
                     (int(key.split("_")[2]), key) for key in metrics if key.startswith(f"long_{start}_")
                     and key.endswith("_ratio"))) for start in LONG_STARTS}
