@@ -51,7 +51,7 @@ BUGS = [
      "return scale(base, 1.0 - beta) + scale(energy, beta)", "return scale(base, beta) + scale(energy, 1.0 - beta)",
      "tests/likelihood"),
     ("AIS forward increment sign flipped", "energyflow/likelihood/ais.py",
-     "log_w -= d_beta * (e - base_parts(x)[0])", "log_w += d_beta * (e - base_parts(x)[0])", "tests/likelihood"),
+     "log_w -= d_beta * (e - e0)", "log_w += d_beta * (e - e0)", "tests/likelihood"),
     ("AIS log mean exp replaced by the mean of the logs", "energyflow/likelihood/ais.py",
      "return torch.logsumexp(t, dim=0) - math.log(t.shape[0])", "return t.mean(0)", "tests/likelihood"),
     ("reflected MALA with the unfolded Gaussian in the Hastings ratio", "energyflow/samplers/mala.py",

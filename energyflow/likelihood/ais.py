@@ -145,10 +145,11 @@ def anneal(
         e0, g0 = energy_and_grad(base, x)
         return e0.double(), g0
 
-    def move(x: torch.Tensor, e: torch.Tensor, g: torch.Tensor, k: int):
+    e0, g0 = base_parts(x)  # the base's energy and gradient are carried too: one evaluation per new x
+
+    def move(x: torch.Tensor, e: torch.Tensor, g: torch.Tensor, e0: torch.Tensor, g0: torch.Tensor, k: int):
         nonlocal log_h
         beta = float(betas[k])
-        e0, g0 = base_parts(x)
         start = (((1 - beta) * e0 + beta * e).to(x.dtype), (1 - beta) * g0 + beta * g)
         step = sampler
         if has_step:
@@ -164,20 +165,21 @@ def anneal(
         if progress is not None:
             progress(1)
         x = out.x
+        e0, g0 = base_parts(x)
         if out.energy is None or out.grad is None:  # a transition that leaves the state unevaluated
             e, g = energy_and_grad(energy, x)
-            return x, e.double(), g
-        e0, g0 = base_parts(x)  # E = (E_beta - (1 - beta) E_0) / beta, beta > 0 for every move
-        return x, (out.energy.double() - (1 - beta) * e0) / beta, (out.grad - (1 - beta) * g0) / beta
+            return x, e.double(), g, e0, g0
+        # E = (E_beta - (1 - beta) E_0) / beta, beta > 0 for every move
+        return x, (out.energy.double() - (1 - beta) * e0) / beta, (out.grad - (1 - beta) * g0) / beta, e0, g0
 
     for k in (range(K, 0, -1) if reverse else range(1, K + 1)):
         d_beta = float(betas[k] - betas[k - 1])
         if reverse:  # log f_{k-1}(x) - log f_k(x) = (beta_k - beta_{k-1}) (E(x) - E_0(x)), after the move
-            x, e, g = move(x, e, g, k)
-            log_w += d_beta * (e - base_parts(x)[0])
+            x, e, g, e0, g0 = move(x, e, g, e0, g0, k)
+            log_w += d_beta * (e - e0)
         else:  # log f_k(x) - log f_{k-1}(x) = -(beta_k - beta_{k-1}) (E(x) - E_0(x)), before it
-            log_w -= d_beta * (e - base_parts(x)[0])
-            x, e, g = move(x, e, g, k)
+            log_w -= d_beta * (e - e0)
+            x, e, g, e0, g0 = move(x, e, g, e0, g0, k)
     return x, log_w, [used[k] for k in sorted(used)], accepted
 
 

@@ -139,9 +139,7 @@ class Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         """Average the parameters; copy the buffers (spectral norm's power-iteration vectors, whose
-        sign can flip between steps, average towards zero and would blow the copy's scale up)."""
-        if self.ema is None:
-            return
+        sign can flip between steps, average towards zero and would blow the copy's scale up); only with an EMA."""
         live = dict(self.energy.named_parameters())
         for name, avg in self.ema.named_parameters():
             avg.lerp_(live[name], 1.0 - self.ema_decay)
